@@ -1,0 +1,71 @@
+EMB = "results/embeddings/{dataset}/{model}"
+
+
+rule linear_probe:
+    input:
+        train=EMB + "/train.h5",
+        test=EMB + "/test.h5",
+    output:
+        "results/analysis/{dataset}/{model}/probe.json",
+    params:
+        probe=config["analysis"]["probe"],
+    log:
+        "results/logs/linear_probe/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/linear_probe/{dataset}/{model}.tsv"
+    script:
+        "../workflow/scripts/linear_probe.py"
+
+
+rule alignment:
+    input:
+        objects=EMB + "/test.h5",
+        categories=EMB + "/categories.h5",
+    output:
+        "results/analysis/{dataset}/{model}/alignment.json",
+    log:
+        "results/logs/alignment/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/alignment/{dataset}/{model}.tsv"
+    script:
+        "../workflow/scripts/alignment.py"
+
+
+rule summary:
+    input:
+        probes=expand("results/analysis/{{dataset}}/{model}/probe.json", model=plan.analysed_models(config)),
+        alignments=expand("results/analysis/{{dataset}}/{model}/alignment.json", model=plan.analysed_models(config)),
+    output:
+        csv=report("results/analysis/{dataset}/summary.csv", caption="../workflow/report/summary.rst",
+                   category="Summary", subcategory="{dataset}"),
+        probe=report("results/plots/{dataset}/probe.png", caption="../workflow/report/probe.rst",
+                     category="Linear probes", subcategory="{dataset}"),
+        alignment=report("results/plots/{dataset}/alignment.png", caption="../workflow/report/alignment.rst",
+                         category="Alignment", subcategory="{dataset}"),
+    params:
+        models=plan.analysed_models(config),
+    log:
+        "results/logs/summary/{dataset}.log",
+    benchmark:
+        "results/benchmarks/summary/{dataset}.tsv"
+    script:
+        "../workflow/scripts/summary.py"
+
+
+rule tsne:
+    input:
+        objects=[f"results/embeddings/{{dataset}}/{m}/{config['analysis']['tsne']['split']}.h5" for m, _ in analysed()],
+        categories=[f"results/embeddings/{{dataset}}/{m}/categories.h5" for m, _ in analysed()],
+    output:
+        png=report("results/plots/{dataset}/tsne_{pooling}.png", caption="../workflow/report/tsne.rst",
+                   category="t-SNE", subcategory="{dataset}"),
+        csv="results/plots/{dataset}/tsne_{pooling}.csv",
+    params:
+        models=analysed(),
+        tsne=config["analysis"]["tsne"],
+    log:
+        "results/logs/tsne/{dataset}/{pooling}.log",
+    benchmark:
+        "results/benchmarks/tsne/{dataset}/{pooling}.tsv"
+    script:
+        "../workflow/scripts/tsne.py"

@@ -1,0 +1,49 @@
+EXTRACT_RESOURCES = dict(
+    gpu=1,
+    mem_mb=16000,
+    gpu_mem_mb=config["extraction"]["gpu_mem_mb"],
+    runtime=config["extraction"]["runtime_min"],
+)
+
+
+rule extract_objects:
+    input:
+        manifest="results/data/{dataset}/manifest.csv",
+        descriptions="results/data/{dataset}/descriptions.csv",
+        model=model_dir,
+    output:
+        "results/embeddings/{dataset}/{model}/{split}.h5",
+    params:
+        model=model_options,
+        batch_size=batch_size,
+        num_workers=config["extraction"]["num_workers"],
+        device=config["extraction"]["device"],
+    threads: max(1, config["extraction"]["num_workers"])
+    resources:
+        **EXTRACT_RESOURCES,
+    log:
+        "results/logs/extract_objects/{dataset}/{model}/{split}.log",
+    benchmark:
+        "results/benchmarks/extract_objects/{dataset}/{model}/{split}.tsv"
+    script:
+        "../workflow/scripts/extract_objects.py"
+
+
+rule extract_categories:
+    input:
+        classes="results/data/{dataset}/classes.csv",
+        model=model_dir,
+    output:
+        "results/embeddings/{dataset}/{model}/categories.h5",
+    params:
+        model=model_options,
+        batch_size=batch_size,
+        device=config["extraction"]["device"],
+    resources:
+        **EXTRACT_RESOURCES,
+    log:
+        "results/logs/extract_categories/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/extract_categories/{dataset}/{model}.tsv"
+    script:
+        "../workflow/scripts/extract_categories.py"

@@ -1,0 +1,93 @@
+"""Config checking: JSON Schema (config/schema.yaml) with defaults filled in, then the checks a
+schema cannot express. Every error names the config key and what was expected, and all of it
+runs when the Snakefile is parsed, before any job starts."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .datasets import LOADERS
+
+MODEL_SOURCES = ("build", "path")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _validator(schema: dict):
+    """A Draft 2020-12 validator that also fills in each property's ``default``."""
+    from jsonschema import Draft202012Validator, validators
+
+    base_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub:
+                    instance.setdefault(name, _copy(sub["default"]))
+        yield from base_properties(validator, props, instance, schema)
+
+    return validators.extend(Draft202012Validator, {"properties": properties})(schema)
+
+
+def _copy(value):
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def check_config(config: dict, schema_path: str | Path) -> dict:
+    """Validate ``config`` in place (defaults added) and return it; raise ConfigError if wrong."""
+    from jsonschema.exceptions import best_match
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    if not isinstance(config, dict):
+        raise ConfigError("the config must be a mapping of keys (datasets, models, analysis ...)")
+    _check_dataset_names(config.get("datasets"))
+    error = best_match(_validator(schema).iter_errors(config))
+    if error is not None:
+        leaf = "description" in error.schema and "properties" not in error.schema
+        raise ConfigError(f"config key {_key(error.absolute_path)}: {error.message}"
+                          + (f" ({error.schema['description']})" if leaf else ""))
+    _check_models(config)
+    _check_analysis(config)
+    return config
+
+
+def _check_dataset_names(datasets) -> None:
+    if not isinstance(datasets, dict):
+        return  # the schema reports it
+    for name, options in datasets.items():
+        loader = options.get("loader", name) if isinstance(options, dict) else name
+        if loader not in LOADERS:
+            what = f"loader {loader!r}" if isinstance(options, dict) and "loader" in options else "data set"
+            raise ConfigError(f"config key datasets.{name}: unknown {what}; known data sets: {sorted(LOADERS)} "
+                              "(or give `loader:` one of them)")
+
+
+def _check_models(config: dict) -> None:
+    for name, opts in config["models"].items():
+        sources = [s for s in MODEL_SOURCES if s in opts]
+        if len(sources) != 1:
+            raise ConfigError(f"config key models.{name}: give exactly one of {list(MODEL_SOURCES)}, got {sources}")
+        if "build" in opts and opts["vocab_from"] not in config["datasets"]:
+            raise ConfigError(f"config key models.{name}.vocab_from: {opts['vocab_from']!r} is not a data set "
+                              f"in `datasets` ({sorted(config['datasets'])})")
+
+
+def _check_analysis(config: dict) -> None:
+    analysis, models = config["analysis"], config["models"]
+    for kind in ("mllm", "vlm"):
+        for i, name in enumerate(analysis[kind]):
+            if name not in models:
+                raise ConfigError(f"config key analysis.{kind}[{i}]: {name!r} is not a model in `models` "
+                                  f"({sorted(models)})")
+            if models[name]["kind"] != kind:
+                raise ConfigError(f"config key analysis.{kind}[{i}]: model {name!r} has kind "
+                                  f"{models[name]['kind']!r}, not {kind!r}")
+    if not analysis["mllm"] and not analysis["vlm"]:
+        raise ConfigError("config key analysis: list at least one model under mllm or vlm")

@@ -1,0 +1,128 @@
+"""Embedding extraction: images of one split, and category names / descriptions, into HDF5.
+
+Images are decoded and preprocessed in DataLoader workers (the adapter's ``preprocess``),
+overlapped with the model; batches are fixed slices of the manifest order, so a resumed run
+computes exactly the batches an uninterrupted one would and gives the same numbers.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import __version__
+from .io import FgvrError
+from .models.base import Adapter
+from .store import PartialStore, fingerprint
+
+log = logging.getLogger("fgvr.extract")
+
+
+def load_image(path: str) -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, ValueError) as err:
+        raise FgvrError(f"image {path}: cannot be read ({err})") from err
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Item i is batch i, already preprocessed: runs in the worker processes."""
+
+    def __init__(self, batches: list[np.ndarray], paths: list[str], preprocess):
+        self.batches, self.paths, self.preprocess = batches, paths, preprocess
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, i):
+        index = self.batches[i]
+        return index, self.preprocess([load_image(self.paths[j]) for j in index])
+
+
+def store_attrs(adapter: Adapter, model_name: str, revision: str | None) -> dict:
+    import transformers
+    return {"model": model_name, "model_path": str(adapter.path), "revision": revision or "",
+            "architecture": type(adapter.model).__name__, "dtype": str(adapter.dtype).removeprefix("torch."),
+            "demo": adapter.is_demo, "fgvr_version": __version__, "transformers_version": transformers.__version__}
+
+
+def extract_split(adapter: Adapter, manifest: pd.DataFrame, out: str | Path, model_name: str,
+                  descriptions: dict[str, str] | None = None, batch_size: int = 32, num_workers: int = 0,
+                  revision: str | None = None, progress: bool = True) -> Path:
+    """Object representations of the images in ``manifest`` (one split) into ``out``.
+
+    When every image has a description in ``descriptions``, their text representations go
+    into the ``descriptions/`` group too (the paper's Table 1 probes them).
+    """
+    ids = manifest["image_id"].tolist()
+    texts = None
+    if descriptions:
+        texts = [descriptions.get(i, "") for i in ids]
+        if not all(texts):
+            log.warning("%s: some images have no description; skipping description features", out)
+            texts = None
+    attrs = store_attrs(adapter, model_name, revision)
+    fp = fingerprint(ids=ids, paths=manifest["path"].tolist(), texts=texts, batch_size=batch_size, **attrs)
+    store = PartialStore(out, len(ids), fp, attrs, {"labels": manifest["label"].to_numpy(np.int64),
+                                                    "image_ids": np.asarray(ids, dtype=object)})
+    try:
+        done = store.done
+        batches = [np.arange(s, min(s + batch_size, len(ids))) for s in range(0, len(ids), batch_size)]
+        pending = [b for b in batches if not done[b].all()]
+        if store.resumed:
+            log.info("%s: resuming, %d of %d batches already written", out, len(batches) - len(pending), len(batches))
+        loader = torch.utils.data.DataLoader(
+            _Batches(pending, manifest["path"].tolist(), adapter.preprocess), batch_size=None, shuffle=False,
+            num_workers=num_workers, pin_memory=adapter.device.type == "cuda",
+            prefetch_factor=4 if num_workers else None, persistent_workers=False)
+        for index, batch in tqdm(loader, total=len(pending), desc=f"{model_name} objects", unit="batch",
+                                 disable=not progress, mininterval=2):
+            arrays = {f"objects/{k}": v.numpy() for k, v in adapter.encode_images(batch).items()}
+            if texts is not None:
+                encoded = adapter.encode_texts([texts[i] for i in index])
+                arrays.update({f"descriptions/{k}": v.numpy() for k, v in encoded.items()})
+            _check_finite(arrays, out, [ids[i] for i in index])
+            store.write(index, arrays)
+        return store.finish()
+    finally:
+        store.close()
+
+
+def extract_categories(adapter: Adapter, classes: pd.DataFrame, out: str | Path, model_name: str,
+                       batch_size: int = 64, revision: str | None = None) -> Path:
+    """Representations of every category name (and class description, where given) into ``out``."""
+    names = classes["class_name"].tolist()
+    groups = {"names": names}
+    described = classes.get("description", pd.Series([""] * len(names))).fillna("").tolist()
+    if all(described):
+        groups["descriptions"] = described
+    attrs = store_attrs(adapter, model_name, revision)
+    fp = fingerprint(groups=groups, **attrs)
+    store = PartialStore(out, len(names), fp, attrs, {"labels": classes["label"].to_numpy(np.int64),
+                                                      "class_names": np.asarray(names, dtype=object)})
+    try:
+        for start in range(0, len(names), batch_size):
+            index = np.arange(start, min(start + batch_size, len(names)))
+            arrays = {}
+            for group, texts in groups.items():
+                encoded = adapter.encode_texts([texts[i] for i in index])
+                arrays.update({f"{group}/{k}": v.numpy() for k, v in encoded.items()})
+            _check_finite(arrays, out, [names[i] for i in index])
+            store.write(index, arrays)
+        return store.finish()
+    finally:
+        store.close()
+
+
+def _check_finite(arrays: dict[str, np.ndarray], out, row_names: list[str]) -> None:
+    for name, values in arrays.items():
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            raise FgvrError(f"{out}: {name} is not finite for {row_names[int(np.argmax(bad))]!r} "
+                            "(try dtype: float32 for this model)")

@@ -1,0 +1,39 @@
+"""Small BPE tokenizers trained offline on a data set's own text, for the demo checkpoints.
+
+The alphabet is every printable ASCII character, so any English text encodes without <unk>;
+merges come from the class names and descriptions, so they tokenize into few pieces.
+"""
+from __future__ import annotations
+
+import string
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+SPECIAL = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
+
+
+def train_tokenizer(texts: list[str], template: str, vocab_size: int = 512,
+                    extra_special: list[str] = ()) -> PreTrainedTokenizerFast:
+    """A BPE over printable ASCII plus merges learnt from ``texts``.
+
+    ``template`` is the post-processor, as the real family's tokenizer does it: "<s> $A" for
+    Llama/Mistral-style LLMs (BOS first), "$A </s>" for SigLIP's text tower (EOS last).
+    """
+    tok = Tokenizer(models.BPE(unk_token=SPECIAL["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    specials = list(SPECIAL.values()) + list(extra_special)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=list(string.printable.strip()) + ["\u2581"],
+        show_progress=False,
+    )
+    tok.train_from_iterator(sorted(set(texts)), trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single=template, special_tokens=[(t, tok.token_to_id(t)) for t in SPECIAL.values() if t in template])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL)
+    if extra_special:
+        fast.add_special_tokens({"additional_special_tokens": list(extra_special)})
+    return fast

@@ -1,0 +1,43 @@
+"""What the workflow makes for a config: paths, splits, model folders, the targets of `rule all`.
+
+Kept here, not in the Snakefile, so it is plain Python that tests can call.
+"""
+from __future__ import annotations
+
+from . import datasets
+
+DATA = "results/data/{dataset}"
+EMB = "results/embeddings/{dataset}/{model}"
+ANALYSIS = "results/analysis/{dataset}/{model}"
+PLOTS = "results/plots/{dataset}"
+
+
+def model_dir(config: dict, model: str) -> str:
+    """Where the checkpoint folder of ``model`` is: built demo models live in resources/models/."""
+    opts = config["models"][model]
+    return opts["path"] if "path" in opts else f"resources/models/{model}"
+
+
+def demo_models(config: dict) -> list[str]:
+    return [m for m, o in config["models"].items() if "build" in o]
+
+
+def analysed_models(config: dict) -> list[str]:
+    return config["analysis"]["vlm"] + config["analysis"]["mllm"]
+
+
+def splits(config: dict, dataset: str) -> list[str]:
+    return datasets.splits(dataset, config["datasets"][dataset])
+
+
+def targets(config: dict) -> list[str]:
+    out = []
+    for ds in config["datasets"]:
+        for model in analysed_models(config):
+            emb, ana = EMB.format(dataset=ds, model=model), ANALYSIS.format(dataset=ds, model=model)
+            out += [f"{emb}/{split}.h5" for split in splits(config, ds)]
+            out += [f"{emb}/categories.h5", f"{ana}/probe.json", f"{ana}/alignment.json"]
+        plots = PLOTS.format(dataset=ds)
+        out += [f"{plots}/probe.png", f"{plots}/alignment.png", f"results/analysis/{ds}/summary.csv"]
+        out += [f"{plots}/tsne_{pooling}.png" for pooling in config["analysis"]["poolings"]]
+    return out

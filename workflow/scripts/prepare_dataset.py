@@ -1,0 +1,12 @@
+"""Rule prepare_dataset: write manifest.csv, classes.csv, descriptions.csv for one data set."""
+from pathlib import Path
+
+from fgvr import datasets
+from fgvr.io import run_script
+
+
+def main(smk):
+    datasets.prepare(smk.wildcards.dataset, smk.params.options, Path(smk.output.manifest).parent)
+
+
+run_script(main, snakemake)  # noqa: F821
