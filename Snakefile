@@ -1,18 +1,27 @@
 # fgvr-workflow: analyse and boost fine-grained visual recognition in multimodal LLMs.
 # Rules wire; workflow/scripts plumb arguments; the fgvr library (workflow/fgvr) decides.
+import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
-try:
-    from fgvr.config import ConfigError, check_config
-except ImportError as err:
-    raise ImportError("the fgvr package is not installed: run `make demo` or `pip install -e .`") from err
+# The fgvr library lives in workflow/fgvr: importable here and in every job's script, whether or
+# not it was pip-installed (cluster jobs in a conda env from environment.yml need no install).
+LIB = str(Path(workflow.basedir) / "workflow")
+sys.path.insert(0, LIB)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LIB, os.environ.get("PYTHONPATH")) if p))
+
+from fgvr.config import ConfigError, check_config
 
 
-configfile: "config/config.yaml"
+# The demo config unless the command line gives one (`--configfile X` then replaces it whole
+# instead of being merged into the demo's data sets and models).
+if not config:
+
+    configfile: "config/config.yaml"
 
 
 try:

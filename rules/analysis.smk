@@ -1,10 +1,7 @@
-EMB = "results/embeddings/{dataset}/{model}"
-
-
 rule linear_probe:
     input:
-        train=EMB + "/train.h5",
-        test=EMB + "/test.h5",
+        train="results/embeddings/{dataset}/{model}/train.h5",
+        test="results/embeddings/{dataset}/{model}/test.h5",
     output:
         "results/analysis/{dataset}/{model}/probe.json",
     params:
@@ -13,20 +10,24 @@ rule linear_probe:
         "results/logs/linear_probe/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/linear_probe/{dataset}/{model}.tsv"
+    conda:
+        "../environment.yml"
     script:
         "../workflow/scripts/linear_probe.py"
 
 
 rule alignment:
     input:
-        objects=EMB + "/test.h5",
-        categories=EMB + "/categories.h5",
+        objects="results/embeddings/{dataset}/{model}/test.h5",
+        categories="results/embeddings/{dataset}/{model}/categories.h5",
     output:
         "results/analysis/{dataset}/{model}/alignment.json",
     log:
         "results/logs/alignment/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/alignment/{dataset}/{model}.tsv"
+    conda:
+        "../environment.yml"
     script:
         "../workflow/scripts/alignment.py"
 
@@ -48,6 +49,8 @@ rule summary:
         "results/logs/summary/{dataset}.log",
     benchmark:
         "results/benchmarks/summary/{dataset}.tsv"
+    conda:
+        "../environment.yml"
     script:
         "../workflow/scripts/summary.py"
 
@@ -67,5 +70,7 @@ rule tsne:
         "results/logs/tsne/{dataset}/{pooling}.log",
     benchmark:
         "results/benchmarks/tsne/{dataset}/{pooling}.tsv"
+    conda:
+        "../environment.yml"
     script:
         "../workflow/scripts/tsne.py"

@@ -9,5 +9,7 @@ rule prepare_dataset:
         "results/logs/prepare_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare_dataset/{dataset}.tsv"
+    conda:
+        "../environment.yml"
     script:
         "../workflow/scripts/prepare_dataset.py"

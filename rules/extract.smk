@@ -25,6 +25,8 @@ rule extract_objects:
         "results/logs/extract_objects/{dataset}/{model}/{split}.log",
     benchmark:
         "results/benchmarks/extract_objects/{dataset}/{model}/{split}.tsv"
+    conda:
+        "../environment.yml"
     script:
         "../workflow/scripts/extract_objects.py"
 
@@ -45,5 +47,7 @@ rule extract_categories:
         "results/logs/extract_categories/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/extract_categories/{dataset}/{model}.tsv"
+    conda:
+        "../environment.yml"
     script:
         "../workflow/scripts/extract_categories.py"

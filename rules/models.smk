@@ -12,5 +12,7 @@ rule build_demo_model:
         "results/benchmarks/build_demo_model/{model}.tsv"
     wildcard_constraints:
         model="|".join(plan.demo_models(config)) or "^$",
+    conda:
+        "../environment.yml"
     script:
         "../workflow/scripts/build_demo_model.py"
