@@ -55,7 +55,18 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                           + (f" ({error.schema['description']})" if leaf else ""))
     _check_models(config)
     _check_analysis(config)
+    canonical = _sorted(config)  # Snakemake compares params as text: key order must not matter
+    config.clear()
+    config.update(canonical)
     return config
+
+
+def _sorted(value):
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
 
 
 def _check_dataset_names(datasets) -> None:

@@ -1,0 +1,45 @@
+"""Shared fixtures: a small synthetic data set and the two demo checkpoints, built once per session."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+
+SMALL = {"classes": 6, "images_per_class": 12, "image_size": 32, "test_fraction": 0.25, "seed": 0}
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory) -> Path:
+    from fgvr.datasets import synthetic
+
+    out = tmp_path_factory.mktemp("synthetic")
+    synthetic.prepare(dict(SMALL), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def dataset_texts(small_dataset) -> list[str]:
+    from fgvr.datasets.manifest import read_classes, read_descriptions
+
+    classes = read_classes(small_dataset / "classes.csv")
+    return (classes["class_name"].tolist() + classes["description"].tolist()
+            + list(read_descriptions(small_dataset / "descriptions.csv").values()))
+
+
+@pytest.fixture(scope="session")
+def demo_checkpoints(tmp_path_factory, dataset_texts) -> dict[str, Path]:
+    from fgvr.models.demo import build_demo
+
+    root = tmp_path_factory.mktemp("models")
+    return {kind: build_demo(kind, root / kind, dataset_texts, image_size=32) for kind in ("mllm", "vlm")}
+
+
+@pytest.fixture(scope="session")
+def adapters(demo_checkpoints):
+    from fgvr.models import load_adapter
+
+    return {kind: load_adapter(path, kind) for kind, path in demo_checkpoints.items()}

@@ -1,0 +1,98 @@
+import h5py
+import numpy as np
+import pytest
+import shutil
+
+from fgvr.datasets.manifest import read_classes, read_descriptions, read_manifest
+from fgvr.extract import extract_categories, extract_split
+from fgvr.io import FgvrError
+from fgvr.store import read_store
+
+
+def run(adapter, dataset, out, **kw):
+    manifest = read_manifest(dataset / "manifest.csv", "train")
+    return extract_split(adapter, manifest, out, "demo", read_descriptions(dataset / "descriptions.csv"),
+                         batch_size=8, progress=False, **kw)
+
+
+@pytest.mark.parametrize("kind", ["mllm", "vlm"])
+def test_split_file_contract(adapters, small_dataset, tmp_path, kind):
+    adapter = adapters[kind]
+    store = read_store(run(adapter, small_dataset, tmp_path / "train.h5"))
+    manifest = read_manifest(small_dataset / "manifest.csv", "train")
+    assert store.ids.tolist() == manifest["image_id"].tolist()
+    assert store.labels.tolist() == manifest["label"].tolist()
+    for key, size in adapter.hidden_sizes().items():
+        assert store.groups["objects"][key].shape == (len(manifest), size)
+        assert np.isfinite(store.groups["objects"][key]).all()
+    assert store.keys("descriptions") == sorted(adapter.text_keys)
+    assert store.attrs["model"] == "demo" and store.attrs["demo"] and store.attrs["dtype"] == "float32"
+    assert not (tmp_path / "train.h5.partial").exists()
+
+
+def test_killed_run_resumes_to_the_same_file(adapters, small_dataset, tmp_path, monkeypatch):
+    adapter = adapters["mllm"]
+    reference = read_store(run(adapter, small_dataset, tmp_path / "ref.h5"))
+
+    calls, original = {"n": 0}, type(adapter).encode_images
+
+    def dies_on_third_batch(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return original(self, batch)
+
+    monkeypatch.setattr(type(adapter), "encode_images", dies_on_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        run(adapter, small_dataset, tmp_path / "out.h5")
+    assert not (tmp_path / "out.h5").exists()  # nothing that looks finished
+    with h5py.File(tmp_path / "out.h5.partial") as f:
+        assert f["done"][:].sum() == 16  # two batches of 8 were written
+
+    monkeypatch.setattr(type(adapter), "encode_images", original)
+    computed = []
+    monkeypatch.setattr(type(adapter), "encode_images",
+                        lambda self, batch: computed.append(len(batch["pixel_values"])) or original(self, batch))
+    resumed = read_store(run(adapter, small_dataset, tmp_path / "out.h5"))
+    assert sum(computed) == len(reference.labels) - 16  # only the rest was computed
+    for group in reference.groups:
+        for key in reference.groups[group]:
+            np.testing.assert_array_equal(resumed.groups[group][key], reference.groups[group][key])
+    assert resumed.ids.tolist() == reference.ids.tolist()
+
+
+def test_stale_partial_from_other_settings_is_discarded(adapters, small_dataset, tmp_path):
+    adapter = adapters["vlm"]
+    manifest = read_manifest(small_dataset / "manifest.csv", "train")
+    with h5py.File(tmp_path / "out.h5.partial", "w") as f:
+        f.attrs["fingerprint"] = "something else"
+        f.create_dataset("done", data=np.ones(len(manifest), bool))
+    store = read_store(run(adapter, small_dataset, tmp_path / "out.h5"))
+    assert np.abs(store.groups["objects"]["embed"]).sum(1).min() > 0  # every row really computed
+
+
+def test_unreadable_image_is_named(adapters, small_dataset, tmp_path):
+    broken = tmp_path / "data"
+    shutil.copytree(small_dataset, broken)
+    manifest = read_manifest(small_dataset / "manifest.csv", "train")
+    victim = manifest["path"].iloc[3]
+    manifest["path"] = [p.replace(str(small_dataset), str(broken)) for p in manifest["path"]]
+    bad = victim.replace(str(small_dataset), str(broken))
+    with open(bad, "wb") as f:
+        f.write(b"not a png")
+    with pytest.raises(FgvrError, match=f"image {bad}: cannot be read"):
+        extract_split(adapters["vlm"], manifest, tmp_path / "x.h5", "demo", batch_size=8, progress=False)
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_categories_file_contract(adapters, small_dataset, tmp_path):
+    classes = read_classes(small_dataset / "classes.csv")
+    adapter = adapters["mllm"]
+    store = read_store(extract_categories(adapter, classes, tmp_path / "categories.h5", "demo", batch_size=4))
+    assert store.ids.tolist() == classes["class_name"].tolist()
+    for group in ("names", "descriptions"):
+        for key in adapter.text_keys:
+            values = store.groups[group][key]
+            assert values.shape == (len(classes), adapter.hidden_sizes()[key]) and np.isfinite(values).all()
+    # names and descriptions are different texts, so different vectors
+    assert not np.allclose(store.groups["names"]["llm.last"], store.groups["descriptions"]["llm.last"])

@@ -1,0 +1,83 @@
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from fgvr.io import FgvrError
+from fgvr.models import FAMILIES, adapter_class, load_adapter
+
+
+def images(n, size=32):
+    return [Image.new("RGB", (size, size), (40 * i % 255, 90, 200)) for i in range(n)]
+
+
+def test_demo_checkpoints_are_real_hf_folders(demo_checkpoints):
+    from transformers import AutoConfig, AutoProcessor
+
+    mllm, vlm = (AutoConfig.from_pretrained(demo_checkpoints[k]) for k in ("mllm", "vlm"))
+    assert mllm.architectures == ["Idefics2ForConditionalGeneration"] and mllm.fgvr_demo
+    assert vlm.architectures == ["SiglipModel"]
+    processor = AutoProcessor.from_pretrained(demo_checkpoints["mllm"])
+    assert type(processor).__name__ == "Idefics2Processor"
+    # the tokenizer learnt the data set's words: a class name is a few tokens, not characters
+    assert len(processor.tokenizer.tokenize("Crested Striped Crimson Fantail")) <= 8
+
+
+@pytest.mark.parametrize("kind", ["mllm", "vlm"])
+def test_image_representations(adapters, kind):
+    adapter = adapters[kind]
+    out = adapter.encode_images(adapter.preprocess(images(3)))
+    assert set(out) == set(adapter.image_keys)
+    for key, value in out.items():
+        assert value.shape == (3, adapter.hidden_sizes()[key]) and value.dtype == torch.float32
+        assert torch.isfinite(value).all()
+    # different images give different objects
+    assert not torch.allclose(out[adapter.image_keys[-1]][0], out[adapter.image_keys[-1]][1])
+
+
+@pytest.mark.parametrize("kind", ["mllm", "vlm"])
+def test_results_do_not_depend_on_the_batch(adapters, kind):
+    adapter = adapters[kind]
+    texts = ["Crested Striped Crimson Fantail", "It has a golden body and plain wings."]
+    together, alone = adapter.encode_texts(texts), adapter.encode_texts(texts[1:])
+    for key in adapter.text_keys:
+        torch.testing.assert_close(together[key][1], alone[key][0], atol=1e-5, rtol=1e-4)
+    ims = images(3)
+    together, alone = adapter.encode_images(adapter.preprocess(ims)), adapter.encode_images(adapter.preprocess(ims[2:]))
+    for key in adapter.image_keys:
+        torch.testing.assert_close(together[key][2], alone[key][0], atol=1e-5, rtol=1e-4)
+
+
+def test_idefics2_object_path_is_the_papers(adapters):
+    """llm.last is the LLM's last layer at an EOS appended after the connector's visual tokens."""
+    adapter = adapters["mllm"]
+    batch = adapter.preprocess(images(2))
+    core = adapter.model.model
+    with torch.no_grad():
+        features = core.get_image_features(pixel_values=batch["pixel_values"][:, None],
+                                           pixel_attention_mask=batch["pixel_attention_mask"][:, None])
+        tokens = torch.stack(features.pooler_output)
+        assert tokens.shape[1] == adapter.model.config.perceiver_config.resampler_n_latents
+        eos = core.text_model.get_input_embeddings()(torch.tensor([[adapter.processor.tokenizer.eos_token_id]] * 2))
+        hidden = core.text_model(inputs_embeds=torch.cat([tokens, eos], 1)).last_hidden_state
+    out = adapter.encode_images(batch)
+    torch.testing.assert_close(out["llm.last"], hidden[:, -1], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out["connector.mean"], tokens.mean(1), atol=1e-5, rtol=1e-4)
+
+
+def test_unsupported_architecture_lists_the_families(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    with pytest.raises(FgvrError) as err:
+        adapter_class(tmp_path)
+    assert "BertModel" in str(err.value) and all(f in str(err.value) for f in FAMILIES)
+
+
+def test_not_a_checkpoint_folder(tmp_path):
+    with pytest.raises(FgvrError, match="config.json: not found"):
+        adapter_class(tmp_path)
+
+
+def test_kind_mismatch_is_named(demo_checkpoints):
+    with pytest.raises(FgvrError, match="is a vlm .* kind: mllm"):
+        load_adapter(demo_checkpoints["vlm"], kind="mllm")
