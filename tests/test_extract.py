@@ -96,3 +96,12 @@ def test_categories_file_contract(adapters, small_dataset, tmp_path):
             assert values.shape == (len(classes), adapter.hidden_sizes()[key]) and np.isfinite(values).all()
     # names and descriptions are different texts, so different vectors
     assert not np.allclose(store.groups["names"]["llm.last"], store.groups["descriptions"]["llm.last"])
+
+
+def test_non_finite_features_are_refused_naming_the_row(tmp_path):
+    from fgvr.store import PartialStore
+
+    with PartialStore(tmp_path / "x.h5", 2, "fp", {}, {"labels": np.array([0, 1])}) as store:
+        with pytest.raises(FgvrError, match=r"objects/embed is not finite for 'img-b'"):
+            store.write(np.array([0, 1]), {"objects/embed": np.array([[1.0, 2.0], [np.nan, 0.0]])}, ["img-a", "img-b"])
+    assert not (tmp_path / "x.h5").exists()

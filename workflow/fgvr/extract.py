@@ -69,9 +69,8 @@ def extract_split(adapter: Adapter, manifest: pd.DataFrame, out: str | Path, mod
             texts = None
     attrs = store_attrs(adapter, model_name, revision)
     fp = fingerprint(ids=ids, paths=manifest["path"].tolist(), texts=texts, batch_size=batch_size, **attrs)
-    store = PartialStore(out, len(ids), fp, attrs, {"labels": manifest["label"].to_numpy(np.int64),
-                                                    "image_ids": np.asarray(ids, dtype=object)})
-    try:
+    with PartialStore(out, len(ids), fp, attrs, {"labels": manifest["label"].to_numpy(np.int64),
+                                                 "image_ids": np.asarray(ids, dtype=object)}) as store:
         done = store.done
         batches = [np.arange(s, min(s + batch_size, len(ids))) for s in range(0, len(ids), batch_size)]
         pending = [b for b in batches if not done[b].all()]
@@ -83,15 +82,11 @@ def extract_split(adapter: Adapter, manifest: pd.DataFrame, out: str | Path, mod
             prefetch_factor=4 if num_workers else None, persistent_workers=False)
         for index, batch in tqdm(loader, total=len(pending), desc=f"{model_name} objects", unit="batch",
                                  disable=not progress, mininterval=2):
-            arrays = {f"objects/{k}": v.numpy() for k, v in adapter.encode_images(batch).items()}
+            arrays = _prefixed("objects", adapter.encode_images(batch))
             if texts is not None:
-                encoded = adapter.encode_texts([texts[i] for i in index])
-                arrays.update({f"descriptions/{k}": v.numpy() for k, v in encoded.items()})
-            _check_finite(arrays, out, [ids[i] for i in index])
-            store.write(index, arrays)
+                arrays |= _prefixed("descriptions", adapter.encode_texts([texts[i] for i in index]))
+            store.write(index, arrays, [ids[i] for i in index])
         return store.finish()
-    finally:
-        store.close()
 
 
 def extract_categories(adapter: Adapter, classes: pd.DataFrame, out: str | Path, model_name: str,
@@ -104,25 +99,16 @@ def extract_categories(adapter: Adapter, classes: pd.DataFrame, out: str | Path,
         groups["descriptions"] = described
     attrs = store_attrs(adapter, model_name, revision)
     fp = fingerprint(groups=groups, **attrs)
-    store = PartialStore(out, len(names), fp, attrs, {"labels": classes["label"].to_numpy(np.int64),
-                                                      "class_names": np.asarray(names, dtype=object)})
-    try:
+    with PartialStore(out, len(names), fp, attrs, {"labels": classes["label"].to_numpy(np.int64),
+                                                   "class_names": np.asarray(names, dtype=object)}) as store:
         for start in range(0, len(names), batch_size):
             index = np.arange(start, min(start + batch_size, len(names)))
             arrays = {}
             for group, texts in groups.items():
-                encoded = adapter.encode_texts([texts[i] for i in index])
-                arrays.update({f"{group}/{k}": v.numpy() for k, v in encoded.items()})
-            _check_finite(arrays, out, [names[i] for i in index])
-            store.write(index, arrays)
+                arrays |= _prefixed(group, adapter.encode_texts([texts[i] for i in index]))
+            store.write(index, arrays, [names[i] for i in index])
         return store.finish()
-    finally:
-        store.close()
 
 
-def _check_finite(arrays: dict[str, np.ndarray], out, row_names: list[str]) -> None:
-    for name, values in arrays.items():
-        bad = ~np.isfinite(values).all(axis=1)
-        if bad.any():
-            raise FgvrError(f"{out}: {name} is not finite for {row_names[int(np.argmax(bad))]!r} "
-                            "(try dtype: float32 for this model)")
+def _prefixed(group: str, features: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    return {f"{group}/{k}": v.numpy() for k, v in features.items()}

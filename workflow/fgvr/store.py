@@ -63,8 +63,21 @@ class PartialStore:
     def done(self) -> np.ndarray:
         return self.file["done"][:]
 
-    def write(self, index: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
-        """Write ``arrays`` ({"objects/llm.last": (b, D), ...}) at rows ``index`` and mark them done."""
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def write(self, index: np.ndarray, arrays: dict[str, np.ndarray], row_names: list[str]) -> None:
+        """Write ``arrays`` ({"objects/llm.last": (b, D), ...}) at rows ``index`` and mark them done.
+
+        Non-finite values are refused, naming the row (image or class) they belong to."""
+        for name, values in arrays.items():
+            bad = ~np.isfinite(values).all(axis=1)
+            if bad.any():
+                raise FgvrError(f"{self.final}: {name} is not finite for {row_names[int(np.argmax(bad))]!r} "
+                                "(try dtype: float32 for this model)")
         index = np.asarray(index)
         order = np.argsort(index)  # h5py fancy indexing wants increasing indices
         for name, values in arrays.items():
