@@ -59,7 +59,7 @@ def test_idefics2_object_path_is_the_papers(adapters):
                                            pixel_attention_mask=batch["pixel_attention_mask"][:, None])
         tokens = torch.stack(features.pooler_output)
         assert tokens.shape[1] == adapter.model.config.perceiver_config.resampler_n_latents
-        eos = core.text_model.get_input_embeddings()(torch.tensor([[adapter.processor.tokenizer.eos_token_id]] * 2))
+        eos = core.text_model.get_input_embeddings()(torch.tensor([[adapter.tokenizer.eos_token_id]] * 2))
         hidden = core.text_model(inputs_embeds=torch.cat([tokens, eos], 1)).last_hidden_state
     out = adapter.encode_images(batch)
     torch.testing.assert_close(out["llm.last"], hidden[:, -1], atol=1e-5, rtol=1e-4)

@@ -13,7 +13,15 @@ from .base import Adapter, pick_device, pick_dtype
 
 FAMILIES = {
     "Idefics2ForConditionalGeneration": "fgvr.models.idefics2:Idefics2Adapter",
+    "Idefics3ForConditionalGeneration": "fgvr.models.idefics3:Idefics3Adapter",
+    "SmolVLMForConditionalGeneration": "fgvr.models.idefics3:Idefics3Adapter",
+    "LlavaForConditionalGeneration": "fgvr.models.llava:LlavaAdapter",
+    "LlavaNextForConditionalGeneration": "fgvr.models.llava:LlavaNextAdapter",
+    "Qwen2VLForConditionalGeneration": "fgvr.models.qwen2_vl:Qwen2VLAdapter",
+    "Qwen2_5_VLForConditionalGeneration": "fgvr.models.qwen2_vl:Qwen2VLAdapter",
     "SiglipModel": "fgvr.models.siglip:SiglipAdapter",
+    "Siglip2Model": "fgvr.models.siglip:Siglip2Adapter",
+    "CLIPModel": "fgvr.models.clip:ClipAdapter",
 }
 
 
@@ -42,6 +50,19 @@ def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto",
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)
     auto = getattr(transformers, cls.auto_class)
-    model = auto.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code).to(dev).eval()
-    processor = transformers.AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
-    return cls(path, model, processor, dev, torch_dtype)
+    model = auto.from_pretrained(path, dtype=torch_dtype, attn_implementation=attention_implementation(dev),
+                                 trust_remote_code=trust_remote_code).to(dev).eval()
+    # image processor and tokenizer, not AutoProcessor: a processor may also want a video
+    # processor (torchvision) that extraction never uses
+    image_processor = transformers.AutoImageProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return cls(path, model, image_processor, tokenizer, dev, torch_dtype)
+
+
+def attention_implementation(device) -> str:
+    """flash_attention_2 on a GPU where the package is installed, else PyTorch SDPA."""
+    import importlib.util
+
+    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"

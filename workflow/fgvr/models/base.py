@@ -1,6 +1,14 @@
-"""The interface every model family implements, and device / dtype choice."""
+"""The interface every model family implements, and device / dtype choice.
+
+An adapter wraps a checkpoint loaded with from_pretrained (model, image processor, tokenizer).
+``preprocess`` runs on the CPU, in DataLoader workers, and never touches the model;
+``encode_images`` / ``encode_texts`` return float32 CPU tensors (B, D) keyed by representation
+name (DESIGN.md: vision.mean, connector.mean, llm.last, llm.mean for an MLLM; vision.mean and
+embed for a VLM).
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,20 +35,21 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
+def last_valid(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Hidden state at each row's last unmasked position (right padding)."""
+    last = mask.long().sum(1) - 1
+    return hidden[torch.arange(len(hidden), device=hidden.device), last]
+
+
 class Adapter:
-    """One model family behind one interface.
-
-    ``preprocess`` runs on the CPU (in DataLoader workers) and must not touch the model;
-    ``encode_images`` / ``encode_texts`` return float32 CPU tensors (B, D) keyed by
-    representation name (DESIGN.md: vision.mean, connector.mean, llm.last, llm.mean, embed).
-    """
-
     kind: str = ""
     image_keys: tuple[str, ...] = ()
     text_keys: tuple[str, ...] = ()
+    auto_class = "AutoModel"
 
-    def __init__(self, path: str | Path, model, processor, device: torch.device, dtype: torch.dtype):
-        self.path, self.model, self.processor = Path(path), model, processor
+    def __init__(self, path: str | Path, model, image_processor, tokenizer, device: torch.device, dtype: torch.dtype):
+        self.path, self.model = Path(path), model
+        self.image_processor, self.tokenizer = image_processor, tokenizer
         self.device, self.dtype = device, dtype
 
     @property
@@ -59,6 +68,109 @@ class Adapter:
     def hidden_sizes(self) -> dict[str, int]:
         raise NotImplementedError
 
+    def to_device(self, tensor: torch.Tensor, floating: bool = True) -> torch.Tensor:
+        if floating and tensor.is_floating_point():
+            return tensor.to(self.device, self.dtype, non_blocking=True)
+        return tensor.to(self.device, non_blocking=True)
+
     @staticmethod
     def _out(features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.detach().float().cpu() for k, v in features.items()}
+
+
+@dataclass
+class Visual:
+    """What an MLLM makes of a batch of images before its LLM: both right-padded with masks."""
+
+    vision: torch.Tensor  # (B, P, Dv) vision-encoder features the connector consumes
+    vision_mask: torch.Tensor  # (B, P)
+    tokens: torch.Tensor  # (B, T, D) visual tokens in the LLM's input space
+    token_mask: torch.Tensor  # (B, T)
+
+
+class MLLMAdapter(Adapter):
+    """Object path shared by the MLLM families (the paper's, REFERENCE.md section 1): the image
+    alone becomes visual tokens, the EOS embedding is appended, and the LLM runs on that sequence
+    with no prompt. ``llm.last`` is the last layer at EOS, ``llm.mean`` its mean over the
+    sequence. Texts: the tokenizer's ids (its own BOS, if any) + EOS through the same LLM."""
+
+    kind = "mllm"
+    image_keys = ("vision.mean", "connector.mean", "llm.last", "llm.mean")
+    text_keys = ("llm.last", "llm.mean")
+    auto_class = "AutoModelForImageTextToText"
+
+    @property
+    def core(self):
+        return self.model.model
+
+    @property
+    def language_model(self):
+        return self.core.language_model
+
+    def visual(self, batch) -> Visual:
+        raise NotImplementedError
+
+    def vision_size(self) -> int:
+        return self.model.config.vision_config.hidden_size
+
+    def hidden_sizes(self):
+        d = self.model.config.text_config.hidden_size
+        return {"vision.mean": self.vision_size(), "connector.mean": d, "llm.last": d, "llm.mean": d}
+
+    @torch.inference_mode()
+    def encode_images(self, batch):
+        v = self.visual(batch)
+        embeds, mask = append_eos(v.tokens, v.token_mask, self.eos_embedding())
+        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        return self._out({"vision.mean": masked_mean(v.vision, v.vision_mask),
+                          "connector.mean": masked_mean(v.tokens, v.token_mask),
+                          "llm.last": last_valid(hidden, mask), "llm.mean": masked_mean(hidden, mask)})
+
+    def eos_embedding(self) -> torch.Tensor:
+        eos = torch.tensor([self.tokenizer.eos_token_id], device=self.device)
+        return self.language_model.get_input_embeddings()(eos)[0]
+
+    @torch.inference_mode()
+    def encode_texts(self, texts):
+        ids, mask = eos_padded(self.tokenizer, texts, self.device)
+        hidden = self.language_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self._out({"llm.last": last_valid(hidden, mask), "llm.mean": masked_mean(hidden, mask)})
+
+
+def append_eos(tokens: torch.Tensor, mask: torch.Tensor, eos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Put ``eos`` (D,) right after each row's last valid token; returns embeddings and mask."""
+    b, t, d = tokens.shape
+    out = torch.cat([tokens, torch.zeros(b, 1, d, dtype=tokens.dtype, device=tokens.device)], 1)
+    lengths = mask.long().sum(1)
+    out[torch.arange(b, device=tokens.device), lengths] = eos.to(tokens.dtype)
+    new_mask = torch.cat([mask.bool(), torch.zeros(b, 1, dtype=torch.bool, device=mask.device)], 1)
+    new_mask[torch.arange(b, device=mask.device), lengths] = True
+    return out, new_mask.long()
+
+
+def eos_padded(tokenizer, texts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids of each text with EOS appended, right-padded into one batch, and their mask."""
+    encoded = [tokenizer(t)["input_ids"] + [tokenizer.eos_token_id] for t in texts]
+    width = max(map(len, encoded))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = torch.full((len(texts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(texts), width), dtype=torch.long)
+    for row, seq in enumerate(encoded):
+        ids[row, :len(seq)], mask[row, :len(seq)] = torch.tensor(seq), 1
+    return ids.to(device), mask.to(device)
+
+
+class VLMAdapter(Adapter):
+    """Dual encoders: ``vision.mean`` (mean of the vision tower's last hidden states over real
+    patches) and ``embed`` (the model's own image embedding); texts give ``embed``."""
+
+    kind = "vlm"
+    image_keys = ("vision.mean", "embed")
+    text_keys = ("embed",)
+
+    def hidden_sizes(self):
+        cfg = self.model.config
+        return {"vision.mean": cfg.vision_config.hidden_size, "embed": self.embed_size()}
+
+    def embed_size(self) -> int:
+        return self.model.config.vision_config.hidden_size

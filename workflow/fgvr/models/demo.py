@@ -1,8 +1,9 @@
 """Tiny random-init checkpoints of the real architectures, built offline for the demo and tests.
 
-They are saved with save_pretrained (config, safetensors weights, tokenizer, image processor,
-processor), so every later stage loads them through the same from_pretrained path as a real
-checkpoint. Their numbers mean nothing about real models: config.json says so (``fgvr_demo``).
+Each is saved like a hub checkpoint (config.json, safetensors weights, tokenizer files,
+preprocessor_config.json), so every later stage loads it through the same from_pretrained
+path as a real model. config.json carries ``fgvr_demo: true``: numbers from these models mean
+nothing about real ones. One builder per family; ``build_demo`` picks it.
 """
 from __future__ import annotations
 
@@ -12,75 +13,175 @@ import torch
 
 from .tokenizer import train_tokenizer
 
-IDEFICS2_SPECIAL = ["<fake_token_around_image>", "<image>", "<end_of_utterance>"]
+LLM = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+           num_key_value_heads=2, max_position_embeddings=1024)
+VIT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2)
 
 
-def _seed(seed: int) -> None:
-    torch.manual_seed(seed)
+def _ids(tok) -> dict:
+    return dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                eos_token_id=tok.eos_token_id)
 
 
-def build_idefics2(out: Path, texts: list[str], image_size: int, seed: int = 0, hidden: int = 64,
-                   layers: int = 2, latents: int = 16) -> None:
-    """A tiny Idefics2: SigLIP-style vision encoder, perceiver connector, Mistral LLM."""
-    from transformers import (Idefics2Config, Idefics2ForConditionalGeneration, Idefics2ImageProcessorPil,
-                              Idefics2Processor)
+def _save(out: Path, model, image_processor, tokenizer, seed: int) -> None:
+    model.config.fgvr_demo = True
+    model.save_pretrained(out)
+    image_processor.save_pretrained(out)
+    tokenizer.save_pretrained(out)
 
-    tokenizer = train_tokenizer(texts, "<s> $A", extra_special=IDEFICS2_SPECIAL)
-    tokenizer.image_token = "<image>"  # Idefics2Processor reads these when present
-    tokenizer.image_boundary_token = "<fake_token_around_image>"
-    tokenizer.image_token_id = tokenizer.convert_tokens_to_ids("<image>")
-    patch = max(4, image_size // 8)
+
+def _patch(size: int) -> int:
+    return max(2, size // 8)
+
+
+def idefics2(out, texts, size, seed):
+    from transformers import Idefics2Config, Idefics2ForConditionalGeneration, Idefics2ImageProcessorPil
+
+    tok = train_tokenizer(texts, "<s> $A", extra_special=["<fake_token_around_image>", "<image>", "<end_of_utterance>"])
     config = Idefics2Config(
-        vision_config=dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-                           num_attention_heads=2, image_size=image_size, patch_size=patch),
-        perceiver_config=dict(hidden_size=hidden, resampler_n_latents=latents, resampler_depth=1,
+        vision_config=dict(VIT, image_size=size, patch_size=_patch(size)),
+        perceiver_config=dict(hidden_size=LLM["hidden_size"], resampler_n_latents=16, resampler_depth=1,
                               resampler_n_heads=2, resampler_head_dim=16, num_key_value_heads=1),
-        text_config=dict(model_type="mistral", vocab_size=len(tokenizer), hidden_size=hidden,
-                         intermediate_size=2 * hidden, num_hidden_layers=layers, num_attention_heads=4,
-                         num_key_value_heads=2, max_position_embeddings=512,
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id),
-        image_token_id=tokenizer.image_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    config.fgvr_demo = True
-    _seed(seed)
-    model = Idefics2ForConditionalGeneration(config).eval()
-    image_processor = Idefics2ImageProcessorPil(size={"shortest_edge": image_size, "longest_edge": image_size},
-                                                do_image_splitting=False)
-    processor = Idefics2Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=latents)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+        text_config=dict(LLM, model_type="mistral", **_ids(tok)),
+        image_token_id=tok.convert_tokens_to_ids("<image>"), pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    processor = Idefics2ImageProcessorPil(size={"shortest_edge": size, "longest_edge": size}, do_image_splitting=False)
+    _save(out, Idefics2ForConditionalGeneration(config), processor, tok, seed)
 
 
-def build_siglip(out: Path, texts: list[str], image_size: int, seed: int = 0, hidden: int = 64,
-                 layers: int = 2) -> None:
-    """A tiny SigLIP dual encoder with its real image processor."""
-    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel, SiglipProcessor
+def _idefics3_like(out, texts, size, seed, smol: bool):
+    import transformers as tf
 
-    tokenizer = train_tokenizer(texts, "$A </s>")
-    patch = max(4, image_size // 8)
-    common = dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers, num_attention_heads=2)
-    config = SiglipConfig(
-        text_config=dict(common, vocab_size=len(tokenizer), max_position_embeddings=64,
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id),
-        vision_config=dict(common, image_size=image_size, patch_size=patch),
-    )
-    config.fgvr_demo = True
-    _seed(seed)
-    model = SiglipModel(config).eval()
-    image_processor = SiglipImageProcessorPil(size={"height": image_size, "width": image_size})
-    processor = SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+    tok = train_tokenizer(texts, "<s> $A", extra_special=["<fake_token_around_image>", "<image>", "<global-img>",
+                                                          "<end_of_utterance>"])
+    prefix = "SmolVLM" if smol else "Idefics3"
+    config = getattr(tf, f"{prefix}Config")(
+        vision_config=dict(VIT, image_size=size, patch_size=_patch(size)),
+        text_config=dict(LLM, model_type="llama", **_ids(tok)), scale_factor=2,
+        image_token_id=tok.convert_tokens_to_ids("<image>"))
+    torch.manual_seed(seed)
+    processor = getattr(tf, f"{prefix}ImageProcessorPil")(size={"longest_edge": size},
+                                                          max_image_size={"longest_edge": size}, do_image_splitting=False)
+    _save(out, getattr(tf, f"{prefix}ForConditionalGeneration")(config), processor, tok, seed)
 
 
-BUILDERS = {"mllm": build_idefics2, "vlm": build_siglip}
+def idefics3(out, texts, size, seed):
+    _idefics3_like(out, texts, size, seed, smol=False)
 
 
-def build_demo(kind: str, out: str | Path, texts: list[str], image_size: int, seed: int = 0) -> Path:
-    """Build the demo checkpoint of ``kind`` ('mllm' or 'vlm') into the folder ``out``."""
+def smolvlm(out, texts, size, seed):
+    _idefics3_like(out, texts, size, seed, smol=True)
+
+
+def _llava_like(out, texts, size, seed, next_: bool):
+    import transformers as tf
+
+    tok = train_tokenizer(texts, "<s> $A", extra_special=["<image>"])
+    prefix = "LlavaNext" if next_ else "Llava"
+    extra = dict(image_grid_pinpoints=[[size, size]]) if next_ else {}
+    config = getattr(tf, f"{prefix}Config")(
+        vision_config=dict(VIT, model_type="clip_vision_model", image_size=size, patch_size=_patch(size)),
+        text_config=dict(LLM, model_type="llama", **_ids(tok)), image_token_index=tok.convert_tokens_to_ids("<image>"),
+        image_seq_length=(size // _patch(size)) ** 2, vision_feature_layer=-2, **extra)
+    torch.manual_seed(seed)
+    processor = getattr(tf, f"{prefix}ImageProcessorPil")(size={"shortest_edge": size},
+                                                          crop_size={"height": size, "width": size}, **extra)
+    _save(out, getattr(tf, f"{prefix}ForConditionalGeneration")(config), processor, tok, seed)
+
+
+def llava(out, texts, size, seed):
+    _llava_like(out, texts, size, seed, next_=False)
+
+
+def llava_next(out, texts, size, seed):
+    _llava_like(out, texts, size, seed, next_=True)
+
+
+def _qwen_like(out, texts, size, seed, v25: bool):
+    import transformers as tf
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
+               "<|video_pad|>"]
+    tok = train_tokenizer(texts, "$A", extra_special=special)
+    tok.eos_token = "<|im_end|>"
+    tid = tok.convert_tokens_to_ids
+    patch = _patch(size) // 2 * 2 or 2
+    head_dim = LLM["hidden_size"] // LLM["num_attention_heads"]
+    text = dict(LLM, **_ids(tok), rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                   "mrope_section": [2, 3, 3] if head_dim == 16 else None})
+    if v25:
+        vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=LLM["hidden_size"],
+                      patch_size=patch, spatial_merge_size=2, temporal_patch_size=2, window_size=4 * patch,
+                      fullatt_block_indexes=[1])
+    else:
+        vision = dict(depth=2, embed_dim=32, hidden_size=LLM["hidden_size"], num_heads=2, mlp_ratio=2,
+                      patch_size=patch, spatial_merge_size=2, temporal_patch_size=2)
+    prefix = "Qwen2_5_VL" if v25 else "Qwen2VL"
+    config = getattr(tf, f"{prefix}Config")(
+        text_config=text, vision_config=vision, image_token_id=tid("<|image_pad|>"),
+        video_token_id=tid("<|video_pad|>"), vision_start_token_id=tid("<|vision_start|>"),
+        vision_end_token_id=tid("<|vision_end|>"))
+    torch.manual_seed(seed)
+    factor = patch * 2
+    processor = tf.Qwen2VLImageProcessorPil(patch_size=patch, merge_size=2, temporal_patch_size=2,
+                                            size={"shortest_edge": factor * factor, "longest_edge": size * size})
+    _save(out, getattr(tf, f"{prefix}ForConditionalGeneration")(config), processor, tok, seed)
+
+
+def qwen2_vl(out, texts, size, seed):
+    _qwen_like(out, texts, size, seed, v25=False)
+
+
+def qwen2_5_vl(out, texts, size, seed):
+    _qwen_like(out, texts, size, seed, v25=True)
+
+
+def siglip(out, texts, size, seed):
+    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel
+
+    tok = train_tokenizer(texts, "$A </s>")
+    config = SiglipConfig(text_config=dict(VIT, max_position_embeddings=64, **_ids(tok)),
+                          vision_config=dict(VIT, image_size=size, patch_size=_patch(size)))
+    torch.manual_seed(seed)
+    _save(out, SiglipModel(config), SiglipImageProcessorPil(size={"height": size, "width": size}), tok, seed)
+
+
+def siglip2(out, texts, size, seed):
+    from transformers import Siglip2Config, Siglip2ImageProcessorPil, Siglip2Model
+
+    tok = train_tokenizer(texts, "$A </s>")
+    patches = 64
+    config = Siglip2Config(text_config=dict(VIT, max_position_embeddings=64, **_ids(tok)),
+                           vision_config=dict(VIT, num_patches=patches, patch_size=_patch(size)))
+    torch.manual_seed(seed)
+    processor = Siglip2ImageProcessorPil(patch_size=_patch(size), max_num_patches=patches)
+    _save(out, Siglip2Model(config), processor, tok, seed)
+
+
+def clip(out, texts, size, seed):
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
+
+    tok = train_tokenizer(texts, "<s> $A </s>")
+    config = CLIPConfig(text_config=dict(VIT, max_position_embeddings=77, **_ids(tok)),
+                        vision_config=dict(VIT, image_size=size, patch_size=_patch(size)), projection_dim=32)
+    torch.manual_seed(seed)
+    processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    _save(out, CLIPModel(config), processor, tok, seed)
+
+
+BUILDERS = {"idefics2": idefics2, "idefics3": idefics3, "smolvlm": smolvlm, "llava": llava, "llava_next": llava_next,
+            "qwen2_vl": qwen2_vl, "qwen2_5_vl": qwen2_5_vl, "siglip": siglip, "siglip2": siglip2, "clip": clip}
+KINDS = {"mllm": ("idefics2", "idefics3", "smolvlm", "llava", "llava_next", "qwen2_vl", "qwen2_5_vl"),
+         "vlm": ("siglip", "siglip2", "clip")}
+
+
+def build_demo(kind: str, out: str | Path, texts: list[str], image_size: int, seed: int = 0,
+               family: str | None = None) -> Path:
+    """Build a tiny checkpoint of ``family`` (default: the paper's pair, Idefics2 / SigLIP) into ``out``."""
+    family = family or KINDS[kind][0]
+    if family not in KINDS[kind]:
+        from ..io import FgvrError
+        raise FgvrError(f"family {family!r} is not a {kind}; {kind} families: {list(KINDS[kind])}")
     out = Path(out)
-    BUILDERS[kind](out, texts, image_size, seed=seed)
+    BUILDERS[family](out, texts, image_size, seed)
     return out

@@ -1,38 +1,46 @@
-"""SigLIP dual encoders (the paper's reference space).
+"""SigLIP and SigLIP2 dual encoders (the paper's reference space).
 
-Images: ``vision.mean`` is the mean of the vision tower's last hidden states; ``embed`` its
-attention-pooled output (what ``get_image_features`` returns). Texts: ``embed`` is the text
-tower's pooled output, with the padding to ``max_position_embeddings`` that SigLIP was trained with.
+Images: ``vision.mean`` is the mean of the vision tower's last hidden states (real patches
+only for SigLIP2's NaFlex inputs), ``embed`` its attention-pooled output. Texts: ``embed`` is
+the text tower's pooled output, padded to 64 tokens as both were trained.
 """
 from __future__ import annotations
 
 import torch
 
-from .base import Adapter
+from .base import VLMAdapter, masked_mean
+
+TEXT_LENGTH = 64
 
 
-class SiglipAdapter(Adapter):
-    kind = "vlm"
-    image_keys = ("vision.mean", "embed")
-    text_keys = ("embed",)
-    auto_class = "AutoModel"
-
+class SiglipAdapter(VLMAdapter):
     def preprocess(self, images):
-        return {"pixel_values": self.processor.image_processor(images, return_tensors="pt")["pixel_values"]}
+        return {"pixel_values": self.image_processor(images, return_tensors="pt")["pixel_values"]}
 
-    def hidden_sizes(self):
-        cfg = self.model.config
-        return {"vision.mean": cfg.vision_config.hidden_size, "embed": cfg.vision_config.hidden_size}
+    def _vision(self, batch):
+        out = self.model.vision_model(pixel_values=self.to_device(batch["pixel_values"]))
+        mask = torch.ones(out.last_hidden_state.shape[:2], device=self.device)
+        return out, mask
 
     @torch.inference_mode()
     def encode_images(self, batch):
-        out = self.model.vision_model(pixel_values=batch["pixel_values"].to(self.device, self.dtype, non_blocking=True))
-        return self._out({"vision.mean": out.last_hidden_state.mean(1), "embed": out.pooler_output})
+        out, mask = self._vision(batch)
+        return self._out({"vision.mean": masked_mean(out.last_hidden_state, mask), "embed": out.pooler_output})
 
     @torch.inference_mode()
     def encode_texts(self, texts):
-        length = self.model.config.text_config.max_position_embeddings
-        tok = self.processor.tokenizer(texts, padding="max_length", max_length=length, truncation=True,
-                                       return_tensors="pt")
-        out = self.model.text_model(input_ids=tok["input_ids"].to(self.device))
-        return self._out({"embed": out.pooler_output})
+        length = min(TEXT_LENGTH, self.model.config.text_config.max_position_embeddings)
+        tok = self.tokenizer(texts, padding="max_length", max_length=length, truncation=True, return_tensors="pt")
+        return self._out({"embed": self.model.text_model(input_ids=tok["input_ids"].to(self.device)).pooler_output})
+
+
+class Siglip2Adapter(SiglipAdapter):
+    def preprocess(self, images):
+        out = self.image_processor(images, return_tensors="pt")
+        return {k: out[k] for k in ("pixel_values", "pixel_attention_mask", "spatial_shapes")}
+
+    def _vision(self, batch):
+        mask = self.to_device(batch["pixel_attention_mask"])
+        out = self.model.vision_model(pixel_values=self.to_device(batch["pixel_values"]), pixel_attention_mask=mask,
+                                      spatial_shapes=batch["spatial_shapes"].to(self.device))
+        return out, mask

@@ -10,7 +10,8 @@ import string
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-SPECIAL = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
+# pad first: CLIP treats eos_token_id == 2 as a legacy config and pools at argmax(ids) instead
+SPECIAL = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
 
 
 def train_tokenizer(texts: list[str], template: str, vocab_size: int = 512,
