@@ -1,0 +1,117 @@
+"""Every supported family: a tiny random-init checkpoint, built offline, through the adapter."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fgvr.extract import extract_split
+from fgvr.datasets.manifest import read_descriptions, read_manifest
+from fgvr.models import FAMILIES, adapter_class, load_adapter
+from fgvr.models.demo import BUILDERS, KINDS, build_demo
+from fgvr.store import read_store
+
+FAMILY_KIND = [(f, k) for k, fams in KINDS.items() for f in fams]
+
+
+@pytest.fixture(scope="module")
+def family_checkpoints(tmp_path_factory, dataset_texts):
+    root = tmp_path_factory.mktemp("families")
+    return {f: build_demo(k, root / f, dataset_texts, image_size=32, family=f) for f, k in FAMILY_KIND}
+
+
+@pytest.fixture(scope="module")
+def family_adapters(family_checkpoints):
+    return {f: load_adapter(family_checkpoints[f], k) for f, k in FAMILY_KIND}
+
+
+def images(sizes):
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in sizes]
+
+
+def test_every_architecture_has_a_builder_and_an_adapter(family_checkpoints):
+    import json
+    archs = {json.loads((p / "config.json").read_text())["architectures"][0] for p in family_checkpoints.values()}
+    assert archs == set(FAMILIES)
+    assert set(BUILDERS) == {f for f, _ in FAMILY_KIND}
+
+
+@pytest.mark.parametrize("family, kind", FAMILY_KIND)
+def test_keys_sizes_and_batch_independence(family_adapters, family, kind):
+    adapter = family_adapters[family]
+    assert adapter.kind == kind and adapter_class(adapter.path) is type(adapter)
+    ims = images([(32, 32), (40, 28), (24, 36)])  # mixed shapes: padding / dynamic resolution
+    together = adapter.encode_images(adapter.preprocess(ims))
+    sizes = adapter.hidden_sizes()
+    assert set(together) == set(adapter.image_keys)
+    for key, value in together.items():
+        assert value.shape == (3, sizes[key]) and torch.isfinite(value).all()
+    alone = adapter.encode_images(adapter.preprocess(ims[1:2]))
+    for key in adapter.image_keys:
+        torch.testing.assert_close(together[key][1], alone[key][0], atol=2e-5, rtol=1e-4)
+    texts = adapter.encode_texts(["Crested Striped Crimson Fantail", "It has an azure body."])
+    assert set(texts) == set(adapter.text_keys)
+    for key, value in texts.items():
+        assert value.shape == (2, sizes[key]) and not torch.allclose(value[0], value[1])
+
+
+CONNECTOR_CHECKS = ["idefics2", "idefics3", "smolvlm", "llava", "qwen2_vl", "qwen2_5_vl"]
+
+
+@pytest.mark.parametrize("family", CONNECTOR_CHECKS)
+def test_visual_tokens_are_the_models_own(family_adapters, family):
+    """connector.mean is the mean of what the model's own get_image_features hands its LLM."""
+    adapter = family_adapters[family]
+    ims = images([(32, 32), (32, 32)])
+    batch = adapter.preprocess(ims)
+    core = adapter.model.model
+    with torch.no_grad():
+        if family.startswith("qwen"):
+            own = core.get_image_features(pixel_values=batch["pixel_values"], image_grid_thw=batch["image_grid_thw"])
+        elif family == "llava":
+            own = core.get_image_features(pixel_values=batch["pixel_values"], vision_feature_layer=-2,
+                                          vision_feature_select_strategy="default")
+        else:
+            own = core.get_image_features(pixel_values=batch["pixel_values"][:, None],
+                                          pixel_attention_mask=batch["pixel_attention_mask"][:, None])
+    expected = torch.stack([t.reshape(-1, t.shape[-1]).mean(0) for t in own.pooler_output])
+    torch.testing.assert_close(adapter.encode_images(batch)["connector.mean"], expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["siglip", "siglip2", "clip"])
+def test_vlm_embeddings_are_the_models_own(family_adapters, family):
+    adapter = family_adapters[family]
+    batch = adapter.preprocess(images([(32, 32), (30, 34)]))
+    with torch.no_grad():
+        kwargs = {k: v for k, v in batch.items()}
+        own = adapter.model.get_image_features(**kwargs)
+    own = own.pooler_output if hasattr(own, "pooler_output") else own
+    torch.testing.assert_close(adapter.encode_images(batch)["embed"], own, atol=1e-5, rtol=1e-4)
+
+
+def test_qwen_uses_multimodal_rope(family_adapters):
+    """Run without M-RoPE (1-D positions), the EOS state differs: positions really are 3-D."""
+    adapter = family_adapters["qwen2_vl"]
+    batch = adapter.preprocess(images([(32, 48)]))
+    ours = adapter.encode_images(batch)["llm.last"]
+    ids, mask = adapter.token_ids(batch["image_grid_thw"])
+    with torch.no_grad():
+        flat = adapter.model.model(input_ids=ids, attention_mask=mask, pixel_values=batch["pixel_values"],
+                                   image_grid_thw=batch["image_grid_thw"],
+                                   position_ids=torch.arange(ids.shape[1])[None]).last_hidden_state[:, -1]
+    assert not torch.allclose(ours, flat, atol=1e-4)
+
+
+@pytest.mark.parametrize("family, kind", FAMILY_KIND)
+def test_extraction_into_hdf5(family_adapters, small_dataset, tmp_path, family, kind):
+    adapter = family_adapters[family]
+    manifest = read_manifest(small_dataset / "manifest.csv", "test")
+    store = read_store(extract_split(adapter, manifest, tmp_path / "test.h5", family,
+                                     read_descriptions(small_dataset / "descriptions.csv"), batch_size=8,
+                                     progress=False))
+    assert store.keys("objects") == sorted(adapter.image_keys)
+    for key, size in adapter.hidden_sizes().items():
+        assert store.groups["objects"][key].shape == (len(manifest), size)
+    assert store.attrs["architecture"] == type(adapter.model).__name__
