@@ -11,8 +11,31 @@ rule build_demo_model:
     benchmark:
         "results/benchmarks/build_demo_model/{model}.tsv"
     wildcard_constraints:
-        model="|".join(plan.demo_models(config)) or "^$",
+        model=plan.one_of(plan.demo_models(config)),
     conda:
         "../environment.yml"
     script:
         "../workflow/scripts/build_demo_model.py"
+
+
+# Downloads run on the submit host (compute nodes are often offline).
+localrules:
+    fetch_model,
+
+
+rule fetch_model:
+    output:
+        directory("resources/models/{model}"),
+    params:
+        hf_id=lambda w: config["models"][w.model]["hf_id"],
+        revision=lambda w: config["models"][w.model]["revision"],
+    log:
+        "results/logs/fetch_model/{model}.log",
+    benchmark:
+        "results/benchmarks/fetch_model/{model}.tsv"
+    wildcard_constraints:
+        model=plan.one_of(plan.hub_models(config)),
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/fetch_model.py"

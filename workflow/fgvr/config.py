@@ -9,7 +9,7 @@ import yaml
 
 from .datasets import LOADERS
 
-MODEL_SOURCES = ("build", "path")
+MODEL_SOURCES = ("build", "path", "hf_id")
 
 
 class ConfigError(ValueError):
@@ -85,6 +85,14 @@ def _check_models(config: dict) -> None:
         sources = [s for s in MODEL_SOURCES if s in opts]
         if len(sources) != 1:
             raise ConfigError(f"config key models.{name}: give exactly one of {list(MODEL_SOURCES)}, got {sources}")
+        if "family" in opts and "build" not in opts:
+            raise ConfigError(f"config key models.{name}.family: only for `build: demo` models (a checkpoint's "
+                              "family is read from its config.json)")
+        if "build" in opts and opts.get("family"):
+            from .models.families import KINDS
+            if opts["family"] not in KINDS[opts["kind"]]:
+                raise ConfigError(f"config key models.{name}.family: {opts['family']!r} is not a {opts['kind']}; "
+                                  f"{opts['kind']} families: {list(KINDS[opts['kind']])}")
         if "build" in opts and opts["vocab_from"] not in config["datasets"]:
             raise ConfigError(f"config key models.{name}.vocab_from: {opts['vocab_from']!r} is not a data set "
                               f"in `datasets` ({sorted(config['datasets'])})")

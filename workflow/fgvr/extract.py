@@ -47,7 +47,9 @@ class _Batches(torch.utils.data.Dataset):
 
 def store_attrs(adapter: Adapter, model_name: str, revision: str | None) -> dict:
     import transformers
-    return {"model": model_name, "model_path": str(adapter.path), "revision": revision or "",
+    from .models.fetch import recorded_commit
+
+    return {"model": model_name, "model_path": str(adapter.path), "revision": revision or recorded_commit(adapter.path),
             "architecture": type(adapter.model).__name__, "dtype": str(adapter.dtype).removeprefix("torch."),
             "demo": adapter.is_demo, "fgvr_version": __version__, "transformers_version": transformers.__version__}
 

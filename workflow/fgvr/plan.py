@@ -4,6 +4,8 @@ Kept here, not in the Snakefile, so it is plain Python that tests can call.
 """
 from __future__ import annotations
 
+import re
+
 from . import datasets
 
 DATA = "results/data/{dataset}"
@@ -13,13 +15,22 @@ PLOTS = "results/plots/{dataset}"
 
 
 def model_dir(config: dict, model: str) -> str:
-    """Where the checkpoint folder of ``model`` is: built demo models live in resources/models/."""
+    """Where the checkpoint folder of ``model`` is: built and fetched ones live in resources/models/."""
     opts = config["models"][model]
     return opts["path"] if "path" in opts else f"resources/models/{model}"
 
 
 def demo_models(config: dict) -> list[str]:
     return [m for m, o in config["models"].items() if "build" in o]
+
+
+def one_of(names: list[str]) -> str:
+    """A wildcard constraint matching exactly these names (nothing, if there are none)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+def hub_models(config: dict) -> list[str]:
+    return [m for m, o in config["models"].items() if "hf_id" in o]
 
 
 def analysed_models(config: dict) -> list[str]:

@@ -10,7 +10,7 @@ def main(smk):
     texts += list(read_descriptions(smk.input.descriptions).values())
     opts = smk.params.options
     with atomic_path(smk.output[0]) as tmp:
-        build_demo(opts["kind"], tmp, texts, opts["image_size"], seed=opts["seed"])
+        build_demo(opts["kind"], tmp, texts, opts["image_size"], seed=opts["seed"], family=opts.get("family"))
 
 
 run_script(main, snakemake)  # noqa: F821

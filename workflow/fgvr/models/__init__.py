@@ -1,5 +1,7 @@
 """Model adapters: a checkpoint's ``architectures`` entry picks its family's file.
 
+Torch is imported only when a model is loaded, so the config check stays fast.
+
 Adding a family is adding one module with an Adapter subclass and one line here.
 """
 from __future__ import annotations
@@ -9,7 +11,6 @@ import json
 from pathlib import Path
 
 from ..io import FgvrError
-from .base import Adapter, pick_device, pick_dtype
 
 FAMILIES = {
     "Idefics2ForConditionalGeneration": "fgvr.models.idefics2:Idefics2Adapter",
@@ -25,7 +26,7 @@ FAMILIES = {
 }
 
 
-def adapter_class(path: str | Path) -> type[Adapter]:
+def adapter_class(path: str | Path) -> type:
     """The adapter class for the checkpoint folder ``path``, from its config.json."""
     config = Path(path) / "config.json"
     if not config.exists():
@@ -40,9 +41,11 @@ def adapter_class(path: str | Path) -> type[Adapter]:
 
 
 def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto", device: str = "auto",
-                 trust_remote_code: bool = False) -> Adapter:
+                 trust_remote_code: bool = False):
     """Load a checkpoint folder through from_pretrained and wrap it in its family's adapter."""
     import transformers
+
+    from .base import pick_device, pick_dtype
 
     cls = adapter_class(path)
     if kind is not None and cls.kind != kind:

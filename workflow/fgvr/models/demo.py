@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from .families import KINDS
 from .tokenizer import train_tokenizer
 
 LLM = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
@@ -171,8 +172,6 @@ def clip(out, texts, size, seed):
 
 BUILDERS = {"idefics2": idefics2, "idefics3": idefics3, "smolvlm": smolvlm, "llava": llava, "llava_next": llava_next,
             "qwen2_vl": qwen2_vl, "qwen2_5_vl": qwen2_5_vl, "siglip": siglip, "siglip2": siglip2, "clip": clip}
-KINDS = {"mllm": ("idefics2", "idefics3", "smolvlm", "llava", "llava_next", "qwen2_vl", "qwen2_5_vl"),
-         "vlm": ("siglip", "siglip2", "clip")}
 
 
 def build_demo(kind: str, out: str | Path, texts: list[str], image_size: int, seed: int = 0,
