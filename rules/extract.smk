@@ -17,6 +17,7 @@ rule extract_objects:
         model=model_options,
         batch_size=batch_size,
         num_workers=config["extraction"]["num_workers"],
+        group_by_shape=config["extraction"]["group_by_shape"],
         device=config["extraction"]["device"],
     threads: max(1, config["extraction"]["num_workers"])
     resources:

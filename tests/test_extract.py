@@ -1,4 +1,5 @@
 import h5py
+import pandas as pd
 import numpy as np
 import pytest
 import shutil
@@ -105,3 +106,23 @@ def test_non_finite_features_are_refused_naming_the_row(tmp_path):
         with pytest.raises(FgvrError, match=r"objects/embed is not finite for 'img-b'"):
             store.write(np.array([0, 1]), {"objects/embed": np.array([[1.0, 2.0], [np.nan, 0.0]])}, ["img-a", "img-b"])
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_batches_group_shapes_and_rows_keep_manifest_order(adapters, tmp_path):
+    from PIL import Image
+
+    from fgvr.extract import plan_batches
+
+    sizes = [(32, 32), (48, 32), (32, 32), (48, 32), (32, 32), (48, 32)]
+    paths = []
+    for i, (w, h) in enumerate(sizes):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.new("RGB", (w, h), (30 * i, 100, 50)).save(paths[-1])
+    batches = plan_batches(paths, 3, group_by_shape=True)
+    assert [sorted(b.tolist()) for b in batches] == [[0, 2, 4], [1, 3, 5]]
+    assert [b.tolist() for b in plan_batches(paths, 3, group_by_shape=False)] == [[0, 1, 2], [3, 4, 5]]
+    manifest = pd.DataFrame({"image_id": [f"i{i}" for i in range(6)], "path": paths, "label": [0, 1] * 3})
+    grouped, plain = (read_store(extract_split(adapters["vlm"], manifest, tmp_path / f"{g}.h5", "demo",
+                                               batch_size=3, group_by_shape=g, progress=False)) for g in (True, False))
+    np.testing.assert_allclose(grouped.groups["objects"]["embed"], plain.groups["objects"]["embed"], atol=1e-5)
+    assert grouped.ids.tolist() == [f"i{i}" for i in range(6)]

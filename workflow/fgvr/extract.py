@@ -56,11 +56,12 @@ def store_attrs(adapter: Adapter, model_name: str, revision: str | None) -> dict
 
 def extract_split(adapter: Adapter, manifest: pd.DataFrame, out: str | Path, model_name: str,
                   descriptions: dict[str, str] | None = None, batch_size: int = 32, num_workers: int = 0,
-                  revision: str | None = None, progress: bool = True) -> Path:
+                  group_by_shape: bool = True, revision: str | None = None, progress: bool = True) -> Path:
     """Object representations of the images in ``manifest`` (one split) into ``out``.
 
     When every image has a description in ``descriptions``, their text representations go
-    into the ``descriptions/`` group too (the paper's Table 1 probes them).
+    into the ``descriptions/`` group too (the paper's Table 1 probes them). Rows are stored in
+    manifest order whatever order the batches ran in.
     """
     ids = manifest["image_id"].tolist()
     texts = None
@@ -70,25 +71,47 @@ def extract_split(adapter: Adapter, manifest: pd.DataFrame, out: str | Path, mod
             log.warning("%s: some images have no description; skipping description features", out)
             texts = None
     attrs = store_attrs(adapter, model_name, revision)
-    fp = fingerprint(ids=ids, paths=manifest["path"].tolist(), texts=texts, batch_size=batch_size, **attrs)
+    paths = manifest["path"].tolist()
+    fp = fingerprint(ids=ids, paths=paths, texts=texts, batch_size=batch_size, group_by_shape=group_by_shape, **attrs)
     with PartialStore(out, len(ids), fp, attrs, {"labels": manifest["label"].to_numpy(np.int64),
                                                  "image_ids": np.asarray(ids, dtype=object)}) as store:
         done = store.done
-        batches = [np.arange(s, min(s + batch_size, len(ids))) for s in range(0, len(ids), batch_size)]
+        batches = plan_batches(paths, batch_size, group_by_shape)
         pending = [b for b in batches if not done[b].all()]
         if store.resumed:
             log.info("%s: resuming, %d of %d batches already written", out, len(batches) - len(pending), len(batches))
         loader = torch.utils.data.DataLoader(
-            _Batches(pending, manifest["path"].tolist(), adapter.preprocess), batch_size=None, shuffle=False,
+            _Batches(pending, paths, adapter.preprocess), batch_size=None, shuffle=False,
             num_workers=num_workers, pin_memory=adapter.device.type == "cuda",
             prefetch_factor=4 if num_workers else None, persistent_workers=False)
-        for index, batch in tqdm(loader, total=len(pending), desc=f"{model_name} objects", unit="batch",
-                                 disable=not progress, mininterval=2):
-            arrays = _prefixed("objects", adapter.encode_images(batch))
-            if texts is not None:
-                arrays |= _prefixed("descriptions", adapter.encode_texts([texts[i] for i in index]))
-            store.write(index, arrays, [ids[i] for i in index])
+        with tqdm(total=sum(map(len, pending)), desc=f"{model_name} objects", unit="img", disable=not progress,
+                  mininterval=2) as bar:
+            for index, batch in loader:
+                arrays = _prefixed("objects", adapter.encode_images(batch))
+                if texts is not None:
+                    arrays |= _prefixed("descriptions", adapter.encode_texts([texts[i] for i in index]))
+                store.write(index, arrays, [ids[i] for i in index])
+                bar.update(len(index))
         return store.finish()
+
+
+def plan_batches(paths: list[str], batch_size: int, group_by_shape: bool) -> list[np.ndarray]:
+    """Fixed batches of row indices. Grouped by image shape (read from file headers), images that
+    share a batch need little or no padding; the order is stable, so a resumed run recomputes
+    exactly the batches an uninterrupted one would."""
+    order = np.arange(len(paths))
+    if group_by_shape:
+        shapes = np.array([image_size(p) for p in paths]).reshape(-1, 2)
+        order = np.lexsort((order, shapes[:, 1], shapes[:, 0]))
+    return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+
+
+def image_size(path: str) -> tuple[int, int]:
+    try:
+        with Image.open(path) as im:  # reads the header only
+            return im.size
+    except (OSError, ValueError) as err:
+        raise FgvrError(f"image {path}: cannot be read ({err})") from err
 
 
 def extract_categories(adapter: Adapter, classes: pd.DataFrame, out: str | Path, model_name: str,

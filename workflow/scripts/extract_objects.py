@@ -13,7 +13,7 @@ def main(smk):
     adapter = load_adapter(smk.input.model, p.model["kind"], p.model["dtype"], p.device, p.model["trust_remote_code"])
     extract_split(adapter, read_manifest(smk.input.manifest, smk.wildcards.split), smk.output[0],
                   smk.wildcards.model, read_descriptions(smk.input.descriptions), batch_size=p.batch_size,
-                  num_workers=p.num_workers)
+                  num_workers=p.num_workers, group_by_shape=p.group_by_shape)
 
 
 run_script(main, snakemake)  # noqa: F821
