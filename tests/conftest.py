@@ -38,6 +38,20 @@ def demo_checkpoints(tmp_path_factory, dataset_texts) -> dict[str, Path]:
     return {kind: build_demo(kind, root / kind, dataset_texts, image_size=32) for kind in ("mllm", "vlm")}
 
 
+FAMILY_KIND = [("idefics2", "mllm"), ("idefics3", "mllm"), ("smolvlm", "mllm"), ("llava", "mllm"),
+               ("llava_next", "mllm"), ("qwen2_vl", "mllm"), ("qwen2_5_vl", "mllm"),
+               ("siglip", "vlm"), ("siglip2", "vlm"), ("clip", "vlm")]
+
+
+@pytest.fixture(scope="session")
+def family_checkpoints(tmp_path_factory, dataset_texts) -> dict[str, Path]:
+    """A tiny checkpoint of every supported family, each a real Hugging Face folder."""
+    from fgvr.models.demo import build_demo
+
+    root = tmp_path_factory.mktemp("families")
+    return {f: build_demo(k, root / f, dataset_texts, image_size=32, family=f) for f, k in FAMILY_KIND}
+
+
 @pytest.fixture(scope="session")
 def adapters(demo_checkpoints):
     from fgvr.models import load_adapter

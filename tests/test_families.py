@@ -9,16 +9,10 @@ from PIL import Image
 from fgvr.extract import extract_split
 from fgvr.datasets.manifest import read_descriptions, read_manifest
 from fgvr.models import FAMILIES, adapter_class, load_adapter
-from fgvr.models.demo import BUILDERS, KINDS, build_demo
+from fgvr.models.demo import BUILDERS
 from fgvr.store import read_store
 
-FAMILY_KIND = [(f, k) for k, fams in KINDS.items() for f in fams]
-
-
-@pytest.fixture(scope="module")
-def family_checkpoints(tmp_path_factory, dataset_texts):
-    root = tmp_path_factory.mktemp("families")
-    return {f: build_demo(k, root / f, dataset_texts, image_size=32, family=f) for f, k in FAMILY_KIND}
+from conftest import FAMILY_KIND
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +109,34 @@ def test_extraction_into_hdf5(family_adapters, small_dataset, tmp_path, family, 
     for key, size in adapter.hidden_sizes().items():
         assert store.groups["objects"][key].shape == (len(manifest), size)
     assert store.attrs["architecture"] == type(adapter.model).__name__
+
+
+def test_every_family_through_the_extraction_rule(family_checkpoints, tmp_path):
+    """`models: {x: {kind, path}}` for each family's checkpoint folder, run by snakemake."""
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import ROOT
+
+    config = {"datasets": {"synthetic": {"classes": 3, "images_per_class": 4, "image_size": 32}},
+              "models": {f: {"kind": k, "path": str(family_checkpoints[f])} for f, k in FAMILY_KIND},
+              "analysis": {k: [f for f, kk in FAMILY_KIND if kk == k] for k in ("mllm", "vlm")}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    targets = [f"results/embeddings/synthetic/{f}/test.h5" for f, _ in FAMILY_KIND]
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
+                             "--configfile", str(tmp_path / "c.yaml"), "--cores", "2", *targets],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for family, kind in FAMILY_KIND:
+        cls = adapter_class(family_checkpoints[family])
+        store = read_store(tmp_path / f"results/embeddings/synthetic/{family}/test.h5")
+        assert store.keys("objects") == sorted(cls.image_keys) and len(store.labels) == 3
+        assert store.attrs["model_path"] == str(family_checkpoints[family])
+        if kind == "mllm":
+            assert store.groups["objects"]["llm.last"].shape[1] == 64  # the tiny LLM's hidden size
+
+
+def test_family_list_matches_the_builders():
+    from fgvr.models.families import KINDS
+    assert sorted(FAMILY_KIND) == sorted((f, k) for k, fams in KINDS.items() for f in fams)
