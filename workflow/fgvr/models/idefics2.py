@@ -20,12 +20,18 @@ class Idefics2Adapter(MLLMAdapter):
         out = self.image_processor([[im] for im in images], do_image_splitting=False, return_tensors="pt")
         return {"pixel_values": out["pixel_values"][:, 0], "pixel_attention_mask": out["pixel_attention_mask"][:, 0]}
 
+    def patch_mask(self, pixel_mask: torch.Tensor) -> torch.Tensor:
+        """(B, h, w): patches wholly inside the image (Idefics2's rule)."""
+        p = self.model.config.vision_config.patch_size
+        return pixel_mask.unfold(1, p, p).unfold(2, p, p).sum((-1, -2)) == p * p
+
+    def connect(self, vision: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.core.connector(vision, attention_mask=mask)
+
     def visual(self, batch):
         pixels = self.to_device(batch["pixel_values"])
-        pixel_mask = self.to_device(batch["pixel_attention_mask"]).bool()
-        p = self.model.config.vision_config.patch_size
-        patch_mask = pixel_mask.unfold(1, p, p).unfold(2, p, p).sum((-1, -2)) == p * p  # (B, h, w)
+        patch_mask = self.patch_mask(self.to_device(batch["pixel_attention_mask"]).bool())
         vision = self.core.vision_model(pixel_values=pixels, patch_attention_mask=patch_mask).last_hidden_state
         flat = patch_mask.flatten(1)
-        tokens = self.core.connector(vision, attention_mask=flat)
+        tokens = self.connect(vision, flat)
         return Visual(vision, flat, tokens, torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device))
