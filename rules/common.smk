@@ -1,4 +1,5 @@
 # Helpers for the rule files. What to build for a config is decided in fgvr.plan.
+from fgvr import datasets as fgvr_datasets
 from fgvr import plan
 
 
@@ -24,3 +25,22 @@ def batch_size(wildcards):
 def analysed(kinds=("vlm", "mllm")):
     """(name, kind) of every analysed model, VLMs first (the paper's figures read left to right)."""
     return [(m, k) for k in kinds for m in config["analysis"][k]]
+
+
+# ---- data sets: which official files a config entry needs downloaded (fgvr.datasets decides)
+
+
+def dataset_downloads(wildcards):
+    """The download outputs that prepare_dataset waits for: none when `archive` or `root` is given."""
+    name = wildcards.dataset
+    return [f"resources/downloads/{name}/{f}" for f in fgvr_datasets.downloads(name, config["datasets"][name])]
+
+
+def downloading_datasets():
+    """Wildcard constraint: the data sets whose config entry asks for a download."""
+    return plan.one_of([n for n, o in config["datasets"].items() if fgvr_datasets.downloads(n, o)])
+
+
+def download_identity(wildcards):
+    """What the downloaded file is (name, checksum), not where it comes from: the cache key."""
+    return fgvr_datasets.identity(wildcards.dataset, config["datasets"][wildcards.dataset], wildcards.file)

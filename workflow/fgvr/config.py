@@ -78,6 +78,9 @@ def _check_dataset_names(datasets) -> None:
             what = f"loader {loader!r}" if isinstance(options, dict) and "loader" in options else "data set"
             raise ConfigError(f"config key datasets.{name}: unknown {what}; known data sets: {sorted(LOADERS)} "
                               "(or give `loader:` one of them)")
+        if isinstance(options, dict) and "archive" in options and "root" in options:
+            raise ConfigError(f"config key datasets.{name}: give `archive` (the official download files) or `root` "
+                              "(the extracted official layout), not both")
 
 
 def _check_models(config: dict) -> None:

@@ -151,7 +151,7 @@ def draw_bird(combo: dict[str, str], size: int, rng: np.random.Generator) -> tup
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)), {"facing": facing, "background": bg_name}
 
 
-def prepare(options: dict, out_dir: str | Path, progress: bool = True) -> None:
+def prepare(options: dict, out_dir: str | Path, progress: bool = True, **_context) -> None:
     """Render the data set into ``out_dir``/images and write the manifest contract."""
     from tqdm.auto import tqdm
 

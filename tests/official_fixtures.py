@@ -1,0 +1,313 @@
+"""Fixtures in the official formats of the six data sets, generated from the FOCI option files.
+
+The FOCI files (the official evaluation's test lists, with their ground truth) give every test
+image and its class; train (and val) images are made up in the official naming style. Images are
+tiny JPEGs; in ``full`` mode they are hard links of one file, so the full official counts
+(74k images) cost little. ``make(name, base, ...)`` writes the official *extracted* layout and
+returns its root; ``pack(name, base, out)`` writes the official download files from it.
+
+The FOCI files are read from ROOT.parent / "shared" / "data" / "foci-options" (CI keeps that
+folder beside the clone); they are never copied into the repository.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from conftest import ROOT
+from PIL import Image
+from scipy.io import savemat
+
+FOCI_DIR = ROOT.parent / "shared" / "data" / "foci-options"
+FOCI_FILES = {
+    "cub200": "bird-200-ViT-L-14-laion2b_s32b_b82k-4.json",
+    "cars196": "car-196-ViT-L-14-laion2b_s32b_b82k-4.json",
+    "dogs120": "dog-120-ViT-L-14-laion2b_s32b_b82k-4.json",
+    "flowers102": "flower-102-ViT-L-14-laion2b_s32b_b82k-4.json",
+    "pets37": "pet-37-ViT-L-14-laion2b_s32b_b82k-4.json",
+    "aircraft100": "aircraft-102-ViT-L-14-laion2b_s32b_b82k-4.json",
+}
+NAMES = list(FOCI_FILES)
+# the official counts (REFERENCE.md section 6)
+OFFICIAL = {
+    "cub200": {"train": 5994, "test": 5794},
+    "cars196": {"train": 8144, "test": 8041},
+    "dogs120": {"train": 12000, "test": 8580},
+    "flowers102": {"train": 1020, "val": 1020, "test": 6149},
+    "pets37": {"train": 3680, "test": 3669},
+    "aircraft100": {"train": 3334, "val": 3333, "test": 3333},
+}
+# The Dog-120 FOCI file lists one image twice; the official test list has one more image, which
+# FOCI never evaluates. Its name is unknown here, so the full fixture adds a made-up one.
+DOG_EXTRA = "n02085620-Chihuahua/n02085620_999999.jpg"
+
+
+@lru_cache(maxsize=None)
+def foci(name: str) -> dict:
+    return json.loads((FOCI_DIR / FOCI_FILES[name]).read_text())
+
+
+def foci_subset(name: str, classes: int = 3, per_class: int = 2) -> dict:
+    """The first ``classes`` classes of the FOCI file with their first ``per_class`` images."""
+    return {k: v[:per_class] for k, v in list(foci(name).items())[:classes]}
+
+
+def foci_images(data: dict) -> dict[str, str]:
+    """Distinct image (without the images/ prefix) -> ground truth, in file order."""
+    out: dict[str, str] = {}
+    for entries in data.values():
+        for e in entries:
+            out.setdefault(e["image"].removeprefix("images/"), e["groundtruth"])
+    return out
+
+
+@lru_cache(maxsize=None)
+def jpeg_bytes(seed: int = 0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+class Images:
+    """Writes tiny JPEGs: hard links of one file when ``link`` (fast, no space), else copies."""
+
+    def __init__(self, base: Path, link: bool):
+        self.link = link
+        self.blob = base / ".blob.jpg"
+        self.blob.parent.mkdir(parents=True, exist_ok=True)
+        self.blob.write_bytes(jpeg_bytes())
+
+    def put(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.link:
+            try:
+                os.link(self.blob, path)
+                return
+            except OSError:
+                pass
+        path.write_bytes(jpeg_bytes())
+
+
+def spread(total: int, groups: int) -> list[int]:
+    """``total`` split over ``groups`` as evenly as possible (first groups get the extra)."""
+    return [total // groups + (i < total % groups) for i in range(groups)]
+
+
+def cells(values) -> np.ndarray:
+    return np.array(list(values), dtype=object).reshape(-1, 1)
+
+
+# ------------------------------------------------------------------------------------ makers
+
+def make_cub(base: Path, data: dict, n_train: int, images: Images) -> Path:
+    root = base / "CUB_200_2011"
+    test = foci_images(data)
+    folder_of = {}
+    for image, gt in test.items():
+        folder_of.setdefault(gt, image.split("/")[0])
+    entries = [(image, folder_of[gt], 0) for image, gt in test.items()]
+    for (gt, folder), n in zip(folder_of.items(), spread(n_train, len(folder_of))):
+        entries += [(f"{folder}/{gt}_train_{j:04d}.jpg", folder, 1) for j in range(n)]
+    entries.sort()
+    (root / "images").mkdir(parents=True)
+    (root / "classes.txt").write_text("".join(f"{int(f[:3])} {f}\n" for f in folder_of.values()))
+    (root / "images.txt").write_text("".join(f"{i} {p}\n" for i, (p, _, _) in enumerate(entries, 1)))
+    (root / "image_class_labels.txt").write_text(
+        "".join(f"{i} {int(f[:3])}\n" for i, (_, f, _) in enumerate(entries, 1)))
+    (root / "train_test_split.txt").write_text("".join(f"{i} {t}\n" for i, (_, _, t) in enumerate(entries, 1)))
+    for path, _, _ in entries:
+        images.put(root / "images" / path)
+    return root
+
+
+def _cars_annos(fnames, classes, with_class=True) -> dict:
+    fields = ["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"] + (["class"] if with_class else []) + ["fname"]
+    records = np.zeros((1, len(fnames)), dtype=[(f, "O") for f in fields])
+    for i, (fname, cls) in enumerate(zip(fnames, classes)):
+        for f in fields[:4]:
+            records[0, i][f] = np.array([[i % 7 + 1]], dtype=np.uint16)
+        if with_class:
+            records[0, i]["class"] = np.array([[cls]], dtype=np.uint8)
+        records[0, i]["fname"] = fname
+    return {"annotations": records}
+
+
+def make_cars(base: Path, data: dict, n_train: int, images: Images) -> Path:
+    root = base
+    names = sorted(foci("cars196")) if len(data) == len(foci("cars196")) else list(data)
+    test = foci_images(data)
+    test_fnames = list(test)
+    test_classes = [names.index(gt) + 1 for gt in test.values()]
+    train_fnames = [f"{k:05d}.jpg" for k in range(1, n_train + 1)]  # the same names as test images
+    train_classes = [k % len(names) + 1 for k in range(n_train)]
+    (root / "devkit").mkdir(parents=True)
+    savemat(root / "devkit" / "cars_meta.mat", {"class_names": np.array(names, dtype=object)[None, :]})
+    savemat(root / "devkit" / "cars_train_annos.mat", _cars_annos(train_fnames, train_classes))
+    savemat(root / "devkit" / "cars_test_annos.mat", _cars_annos(test_fnames, test_classes, with_class=False))
+    savemat(root / "cars_test_annos_withlabels.mat", _cars_annos(test_fnames, test_classes))
+    for f in train_fnames:
+        images.put(root / "cars_train" / f)
+    for f in test_fnames:
+        images.put(root / "cars_test" / f)
+    return root
+
+
+def make_dogs(base: Path, data: dict, n_train: int, images: Images, extra: tuple[str, ...] = ()) -> Path:
+    root = base
+    test = foci_images(data)
+    folders = []
+    for image in test:
+        if image.split("/")[0] not in folders:
+            folders.append(image.split("/")[0])
+    label = {f: i + 1 for i, f in enumerate(folders)}
+    test_files = sorted([*test, *extra])
+    train_files = []
+    for folder, n in zip(folders, spread(n_train, len(folders))):
+        synset = folder.split("-")[0]
+        train_files += [f"{folder}/{synset}_{900000 + j}.jpg" for j in range(n)]
+
+    def write(path, files):
+        savemat(path, {"file_list": cells(files), "annotation_list": cells(f.removesuffix(".jpg") for f in files),
+                       "labels": np.array([[label[f.split("/")[0]]] for f in files], dtype=np.float64)})
+
+    root.mkdir(parents=True, exist_ok=True)
+    write(root / "train_list.mat", train_files)
+    write(root / "test_list.mat", test_files)
+    write(root / "file_list.mat", sorted(train_files + test_files))
+    for f in train_files + test_files:
+        images.put(root / "Images" / f)
+    return root
+
+
+def make_flowers(base: Path, data: dict, n_train: int, n_val: int, images: Images) -> Path:
+    root = base
+    keys = list(foci("flowers102"))
+    test = {int(image[6:11]): keys.index(gt) + 1 for image, gt in foci_images(data).items()}
+    classes = [keys.index(k) + 1 for k in data]
+    others, k = [], 1
+    while len(others) < n_train + n_val:
+        if k not in test:
+            others.append(k)
+        k += 1
+    n = max([*test, *others])
+    labels = np.ones(n, dtype=np.uint8)
+    for number, cls in test.items():
+        labels[number - 1] = cls
+    for i, number in enumerate(others):
+        labels[number - 1] = classes[i % len(classes)]
+    trnid, valid = others[:n_train], others[n_train:]
+    root.mkdir(parents=True, exist_ok=True)
+    savemat(root / "imagelabels.mat", {"labels": labels[None, :]})
+    ids = {"trnid": trnid, "valid": valid, "tstid": sorted(test)}
+    savemat(root / "setid.mat", {k: np.array([v], dtype=np.uint16) for k, v in ids.items()})
+    for number in [*test, *others]:
+        images.put(root / "jpg" / f"image_{number:05d}.jpg")
+    return root
+
+
+def make_pets(base: Path, data: dict, n_train: int, images: Images) -> Path:
+    root = base
+    test = foci_images(data)
+    raw_of = {}
+    for image, gt in test.items():
+        raw_of.setdefault(gt, Path(image).stem.rsplit("_", 1)[0])
+    class_id = {gt: i + 1 for i, gt in enumerate(raw_of)}
+    cats = sorted(r for r in raw_of.values() if r[0].isupper())
+    dogs = sorted(r for r in raw_of.values() if not r[0].isupper())
+
+    def line(name, gt):
+        raw = raw_of[gt]
+        species, breed = (1, cats.index(raw) + 1) if raw in cats else (2, dogs.index(raw) + 1)
+        return f"{name} {class_id[gt]} {species} {breed}\n"
+
+    train = []
+    for (gt, raw), n in zip(raw_of.items(), spread(n_train, len(raw_of))):
+        train += [(f"{raw}_{1000 + j}", gt) for j in range(n)]
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "trainval.txt").write_text("".join(line(n, gt) for n, gt in train))
+    (root / "annotations" / "test.txt").write_text("".join(line(Path(i).stem, gt) for i, gt in test.items()))
+    (root / "annotations" / "list.txt").write_text("#Image CLASS-ID SPECIES BREED ID\n")
+    for name in [n for n, _ in train] + [Path(i).stem for i in test]:
+        images.put(root / "images" / f"{name}.jpg")
+    return root
+
+
+def make_aircraft(base: Path, data: dict, n_train: int, n_val: int, images: Images) -> Path:
+    root = base / "fgvc-aircraft-2013b"
+    d = root / "data"
+    test = {Path(i).stem: gt for i, gt in foci_images(data).items()}
+    variants = list(data)
+    d.mkdir(parents=True)
+    (d / "variants.txt").write_text("".join(f"{v}\n" for v in variants))
+    (d / "images_variant_test.txt").write_text("".join(f"{i} {v}\n" for i, v in test.items()))
+    ids = (i for i in (f"{9000000 + k}" for k in range(10**6)) if i not in test)
+    train = [(next(ids), variants[k % len(variants)]) for k in range(n_train)]
+    val = [(next(ids), variants[k % len(variants)]) for k in range(n_val)]
+    (d / "images_variant_train.txt").write_text("".join(f"{i} {v}\n" for i, v in train))
+    (d / "images_variant_val.txt").write_text("".join(f"{i} {v}\n" for i, v in val))
+    for i in [*test, *(i for i, _ in train), *(i for i, _ in val)]:
+        images.put(d / "images" / f"{i}.jpg")
+    return root
+
+
+def make(name: str, base: Path, full: bool = False, classes: int = 3, per_class: int = 2) -> Path:
+    """The official extracted layout of ``name`` under ``base``; returns the loader's ``root``.
+
+    ``full``: every FOCI test image and the official train/val counts (hard-linked images);
+    else the first ``classes`` classes with ``per_class`` test images and 2 train (val) per class.
+    """
+    data = foci(name) if full else foci_subset(name, classes, per_class)
+    images = Images(base, link=full)
+    counts = OFFICIAL[name] if full else {"train": 2 * len(data), "val": 2 * len(data)}
+    if name == "cub200":
+        return make_cub(base, data, counts["train"], images)
+    if name == "cars196":
+        return make_cars(base, data, counts["train"], images)
+    if name == "dogs120":
+        return make_dogs(base, data, counts["train"], images, extra=(DOG_EXTRA,) if full else ())
+    if name == "flowers102":
+        return make_flowers(base, data, counts["train"], counts["val"], images)
+    if name == "pets37":
+        return make_pets(base, data, counts["train"], images)
+    return make_aircraft(base, data, counts["train"], counts["val"], images)
+
+
+# ------------------------------------------------------------------------------------ packing
+
+def _tar(out: Path, members: list[tuple[Path, str]]) -> None:
+    mode = "w:gz" if out.name.endswith(("gz", ".tgz")) else "w"
+    with tarfile.open(out, mode) as tar:
+        for path, arcname in members:
+            tar.add(path, arcname=arcname)
+
+
+def pack(name: str, root: Path, out: Path) -> list[str]:
+    """The official download files of ``name`` made from the layout at ``root`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    if name == "cub200":
+        _tar(out / "CUB_200_2011.tgz", [(root, "CUB_200_2011")])
+    elif name == "cars196":
+        _tar(out / "cars_train.tgz", [(root / "cars_train", "cars_train")])
+        _tar(out / "cars_test.tgz", [(root / "cars_test", "cars_test")])
+        _tar(out / "car_devkit.tgz", [(root / "devkit", "devkit")])
+        shutil.copy(root / "cars_test_annos_withlabels.mat", out)
+    elif name == "dogs120":
+        _tar(out / "images.tar", [(root / "Images", "Images")])
+        _tar(out / "lists.tar", [(root / f, f) for f in ("file_list.mat", "train_list.mat", "test_list.mat")])
+    elif name == "flowers102":
+        _tar(out / "102flowers.tgz", [(root / "jpg", "jpg")])
+        for f in ("imagelabels.mat", "setid.mat"):
+            shutil.copy(root / f, out)
+    elif name == "pets37":
+        _tar(out / "images.tar.gz", [(root / "images", "images")])
+        _tar(out / "annotations.tar.gz", [(root / "annotations", "annotations")])
+    else:
+        _tar(out / "fgvc-aircraft-2013b.tar.gz", [(root, "fgvc-aircraft-2013b")])
+    return sorted(p.name for p in out.iterdir())
