@@ -80,12 +80,8 @@ def parse(root: Path) -> tuple[list[Row], pd.DataFrame]:
     folder_of: dict[int, str] = {}
     rows = (_list(official.need(root, "train_list.mat"), "train", root, folder_of)
             + _list(official.need(root, "test_list.mat"), "test", root, folder_of))
-    n = max(folder_of)
-    if set(folder_of) != set(range(1, n + 1)):
-        odd = sorted(set(range(1, n + 1)) ^ set(folder_of))
-        raise FgvrError(f"{root / 'train_list.mat'}, {root / 'test_list.mat'}: labels must run 1..{n}; "
-                        f"label(s) {odd[:3]} break that")
-    return rows, official.class_table([folder_of[label] for label in range(1, n + 1)], clean_name)
+    return rows, official.numbered_class_table(folder_of, clean_name,
+                                               f"{root / 'train_list.mat'}, {root / 'test_list.mat'}")
 
 
 def prepare(options: dict, out_dir, **context):

@@ -167,6 +167,15 @@ def class_table(raw_names: list[str], clean) -> pd.DataFrame:
                          "raw_name": raw_names})
 
 
+def numbered_class_table(raw_of: dict[int, str], clean, where: str) -> pd.DataFrame:
+    """The class table of classes numbered 1..n in the metadata ``where`` (a gap is an error)."""
+    n = max(raw_of)
+    if set(raw_of) != set(range(1, n + 1)):
+        odd = sorted(set(range(1, n + 1)) ^ set(raw_of))
+        raise FgvrError(f"{where}: class numbers must run 1..{n}; {odd[:3]} break that")
+    return class_table([raw_of[i] for i in range(1, n + 1)], clean)
+
+
 # ---------------------------------------------------------------- images, counts, writing
 
 def check_images(rows: list[Row], progress: bool = True) -> None:
