@@ -126,3 +126,17 @@ def test_batches_group_shapes_and_rows_keep_manifest_order(adapters, tmp_path):
                                                batch_size=3, group_by_shape=g, progress=False)) for g in (True, False))
     np.testing.assert_allclose(grouped.groups["objects"]["embed"], plain.groups["objects"]["embed"], atol=1e-5)
     assert grouped.ids.tolist() == [f"i{i}" for i in range(6)]
+
+
+def test_worker_processes_give_the_same_file_and_never_carry_the_model(adapters, small_dataset, tmp_path):
+    import pickle
+
+    adapter = adapters["mllm"]
+    shipped = pickle.dumps(adapter.without_model().preprocess)
+    weights = sum(p.numel() for p in adapter.model.parameters()) * 4
+    assert len(shipped) < weights / 4  # processors only, not the weights
+    assert adapter.model is not None  # the original keeps its model
+    main = read_store(run(adapter, small_dataset, tmp_path / "main.h5"))
+    workers = read_store(run(adapter, small_dataset, tmp_path / "workers.h5", num_workers=2))
+    for key in main.groups["objects"]:
+        np.testing.assert_array_equal(workers.groups["objects"][key], main.groups["objects"][key])

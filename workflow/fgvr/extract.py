@@ -81,7 +81,7 @@ def extract_split(adapter: Adapter, manifest: pd.DataFrame, out: str | Path, mod
         if store.resumed:
             log.info("%s: resuming, %d of %d batches already written", out, len(batches) - len(pending), len(batches))
         loader = torch.utils.data.DataLoader(
-            _Batches(pending, paths, adapter.preprocess), batch_size=None, shuffle=False,
+            _Batches(pending, paths, adapter.without_model().preprocess), batch_size=None, shuffle=False,
             num_workers=num_workers, pin_memory=adapter.device.type == "cuda",
             prefetch_factor=4 if num_workers else None, persistent_workers=False)
         with tqdm(total=sum(map(len, pending)), desc=f"{model_name} objects", unit="img", disable=not progress,

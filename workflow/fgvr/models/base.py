@@ -59,6 +59,15 @@ class Adapter:
     def preprocess(self, images: list) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def without_model(self) -> "Adapter":
+        """A copy for DataLoader workers: preprocessing needs the processors, never the weights
+        (so nothing large or on the GPU is pickled into a spawned worker)."""
+        import copy
+
+        lite = copy.copy(self)
+        lite.model = None
+        return lite
+
     def encode_images(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
