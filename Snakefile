@@ -17,9 +17,10 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LIB, os.environ.get("PY
 from fgvr.config import ConfigError, check_config
 
 
-# The demo config unless the command line gives one (`--configfile X` then replaces it whole
-# instead of being merged into the demo's data sets and models).
-if not config:
+# The demo config unless the command line names config files (`--configfile X` then replaces
+# it whole instead of being merged into the demo's data sets and models); `--config k=v` still
+# overrides single keys of whichever file is used.
+if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
 

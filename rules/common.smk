@@ -15,11 +15,11 @@ def model_dir(wildcards):
 
 
 def model_options(wildcards):
-    return config["models"][wildcards.model]
+    return plan.model_options(config, wildcards.model)
 
 
-def batch_size(wildcards):
-    return config["models"][wildcards.model].get("batch_size", config["extraction"]["batch_size"])
+def dataset_options(wildcards):
+    return fgvr_datasets.content_options(config["datasets"][wildcards.dataset])
 
 
 def analysed(kinds=("vlm", "mllm")):

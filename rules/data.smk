@@ -10,7 +10,7 @@ rule prepare_dataset:
         classes="results/data/{dataset}/classes.csv",
         descriptions="results/data/{dataset}/descriptions.csv",
     params:
-        options=lambda w: config["datasets"][w.dataset],
+        options=dataset_options,
     log:
         "results/logs/prepare_dataset/{dataset}.log",
     benchmark:

@@ -15,10 +15,6 @@ rule extract_objects:
         "results/embeddings/{dataset}/{model}/{split}.h5",
     params:
         model=model_options,
-        batch_size=batch_size,
-        num_workers=config["extraction"]["num_workers"],
-        group_by_shape=config["extraction"]["group_by_shape"],
-        device=config["extraction"]["device"],
     threads: max(1, config["extraction"]["num_workers"])
     resources:
         **EXTRACT_RESOURCES,
@@ -40,8 +36,6 @@ rule extract_categories:
         "results/embeddings/{dataset}/{model}/categories.h5",
     params:
         model=model_options,
-        batch_size=batch_size,
-        device=config["extraction"]["device"],
     resources:
         **EXTRACT_RESOURCES,
     log:

@@ -5,7 +5,7 @@ rule build_demo_model:
     output:
         directory("resources/models/{model}"),
     params:
-        options=model_options,
+        options=lambda w: plan.build_options(config, w.model),
     log:
         "results/logs/build_demo_model/{model}.log",
     benchmark:

@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 import yaml
@@ -60,3 +61,15 @@ def test_key_order_does_not_matter(demo):
     shuffled = {k: demo[k] for k in reversed(list(demo))}
     shuffled["datasets"]["synthetic"] = dict(reversed(list(demo["datasets"]["synthetic"].items())))
     assert repr(check(shuffled)) == repr(check(demo))
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda c: c["models"].__setitem__("my model", c["models"].pop("demo-vlm")), "models"),
+    (lambda c: c["datasets"].__setitem__("a/b", {"loader": "synthetic"}), "datasets"),
+    (lambda c: c["extraction"].__setitem__("device", "gpu"), "extraction.device"),
+])
+def test_names_and_devices_are_checked(demo, mutate, key):
+    demo.setdefault("extraction", {})
+    mutate(demo)
+    with pytest.raises(ConfigError, match=f"config key {re.escape(key)}:"):
+        check(demo)

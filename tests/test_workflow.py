@@ -85,7 +85,10 @@ def test_probes_beat_chance(demo):
 def test_alignment_and_figures(demo, cfg):
     alignment = json.loads((demo / "results/analysis/synthetic/demo-mllm/alignment.json").read_text())
     assert set(alignment["results"]["names"]) == {"llm.last", "llm.mean"}
-    assert 0 <= alignment["results"]["names"]["llm.last"]["accuracy"] <= 1
+    names = alignment["results"]["names"]["llm.last"]
+    assert alignment["n_objects"] == 12 * 10 and alignment["n_categories"] == 12
+    assert names["chance"] == pytest.approx(1 / 12)
+    assert names["gap"] == pytest.approx(names["cos_matched"] - names["cos_unmatched"], abs=1e-6)
     for pooling in cfg["analysis"]["poolings"]:
         points = pd.read_csv(demo / f"results/plots/synthetic/tsne_{pooling}.csv")
         k = cfg["analysis"]["tsne"]["classes"]
@@ -97,8 +100,12 @@ def test_alignment_and_figures(demo, cfg):
 
 
 def test_every_job_wrote_its_log(demo):
-    logs = list((demo / "results/logs").rglob("*.log"))
-    assert len(logs) >= 15
+    logs = {p.relative_to(demo / "results/logs").as_posix() for p in (demo / "results/logs").rglob("*.log")}
+    for model in ("demo-mllm", "demo-vlm"):
+        assert {f"extract_objects/synthetic/{model}/{s}.log" for s in ("train", "test")} <= logs
+        assert {f"build_demo_model/{model}.log", f"linear_probe/synthetic/{model}.log"} <= logs
+    assert {"tsne/synthetic/last.log", "tsne/synthetic/mean.log", "summary/synthetic.log"} <= logs
+    assert "demo-mllm objects" in (demo / "results/logs/extract_objects/synthetic/demo-mllm/test.log").read_text()
     assert "synthetic images" in (demo / "results/logs/prepare_dataset/synthetic.log").read_text()
 
 
@@ -110,11 +117,32 @@ def test_rerun_does_nothing_and_report_gathers_figures(demo):
     assert "tsne_last.png" in html and "probe.png" in html
 
 
+def edited(cfg, tmp_path, edit):
+    cfg = yaml.safe_load(yaml.safe_dump(cfg))  # a deep copy, keys reordered on purpose
+    edit(cfg)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp_path / "c.yaml"
+
+
 def test_changing_tsne_settings_reruns_only_tsne(demo, cfg, tmp_path):
-    cfg = dict(cfg, analysis=dict(cfg["analysis"], tsne=dict(cfg["analysis"]["tsne"], perplexity=5)))
-    changed = tmp_path / "c.yaml"
-    changed.write_text(yaml.safe_dump(cfg))
+    changed = edited(cfg, tmp_path, lambda c: c["analysis"]["tsne"].__setitem__("perplexity", 5))
     assert set(planned_jobs(snakemake(demo, "-n", config=changed))) == {"tsne", "all"}
+
+
+@pytest.mark.parametrize("edit", [
+    lambda c: c["extraction"].__setitem__("num_workers", 2),
+    lambda c: c["extraction"].__setitem__("batch_size", 7),
+    lambda c: c["models"]["demo-mllm"].__setitem__("batch_size", 5),
+    lambda c: c["extraction"].__setitem__("device", "cpu"),
+])
+def test_speed_settings_rerun_nothing(demo, cfg, tmp_path, edit):
+    assert planned_jobs(snakemake(demo, "-n", config=edited(cfg, tmp_path, edit))) == {}
+
+
+def test_changing_a_model_reruns_its_chain_only(demo, cfg, tmp_path):
+    changed = edited(cfg, tmp_path, lambda c: c["models"]["demo-vlm"].__setitem__("seed", 3))
+    jobs = planned_jobs(snakemake(demo, "-n", config=changed))
+    assert jobs["build_demo_model"] == 1 and jobs["extract_objects"] == 2 and "prepare_dataset" not in jobs
 
 
 @pytest.mark.parametrize("edit, key", [

@@ -20,6 +20,27 @@ def model_dir(config: dict, model: str) -> str:
     return opts["path"] if "path" in opts else f"resources/models/{model}"
 
 
+def model_options(config: dict, model: str) -> dict:
+    """What decides a model's outputs; settings that only change speed (batch_size) are left
+    out, so that changing them reruns nothing (Snakemake reruns a job when its params change)."""
+    return {k: v for k, v in config["models"][model].items() if k != "batch_size"}
+
+
+BUILD_KEYS = ("kind", "family", "image_size", "seed", "vocab_from")
+
+
+def build_options(config: dict, model: str) -> dict:
+    """What decides a built demo checkpoint."""
+    return {k: v for k, v in config["models"][model].items() if k in BUILD_KEYS}
+
+
+def extraction_settings(config: dict, model: str) -> dict:
+    """How extraction runs (speed, device), read by the scripts, never a rerun trigger."""
+    ex = config["extraction"]
+    return {"batch_size": config["models"][model].get("batch_size", ex["batch_size"]),
+            "num_workers": ex["num_workers"], "group_by_shape": ex["group_by_shape"], "device": ex["device"]}
+
+
 def demo_models(config: dict) -> list[str]:
     return [m for m, o in config["models"].items() if "build" in o]
 

@@ -37,6 +37,15 @@ def get_loader(name: str, options: dict):
     return importlib.import_module(LOADERS[key])
 
 
+TRANSFER_KEYS = ("url", "mirrors", "retries", "timeout")
+
+
+def content_options(options: dict) -> dict:
+    """The options that decide a prepared data set: where a download comes from, or how
+    patiently, does not (the download rule checks the checksum)."""
+    return {k: v for k, v in options.items() if k not in TRANSFER_KEYS}
+
+
 def splits(name: str, options: dict) -> list[str]:
     return get_loader(name, options).splits(options)
 

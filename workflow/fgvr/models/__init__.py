@@ -53,7 +53,7 @@ def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto",
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)
     auto = getattr(transformers, cls.auto_class)
-    model = auto.from_pretrained(path, dtype=torch_dtype, attn_implementation=attention_implementation(dev),
+    model = auto.from_pretrained(path, dtype=torch_dtype, attn_implementation=attention_implementation(dev, torch_dtype),
                                  trust_remote_code=trust_remote_code).to(dev).eval()
     # image processor and tokenizer, not AutoProcessor: a processor may also want a video
     # processor (torchvision) that extraction never uses
@@ -62,10 +62,14 @@ def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto",
     return cls(path, model, image_processor, tokenizer, dev, torch_dtype)
 
 
-def attention_implementation(device) -> str:
-    """flash_attention_2 on a GPU where the package is installed, else PyTorch SDPA."""
+def attention_implementation(device, dtype) -> str:
+    """flash_attention_2 for bf16/fp16 on a GPU where the package is installed (it has no
+    float32 kernels), else PyTorch SDPA."""
     import importlib.util
 
-    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+    import torch
+
+    half = dtype in (torch.bfloat16, torch.float16)
+    if device.type == "cuda" and half and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return "sdpa"

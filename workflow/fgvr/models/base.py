@@ -130,7 +130,7 @@ class MLLMAdapter(Adapter):
     def encode_images(self, batch):
         v = self.visual(batch)
         embeds, mask = append_eos(v.tokens, v.token_mask, self.eos_embedding())
-        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
         return self._out({"vision.mean": masked_mean(v.vision, v.vision_mask),
                           "connector.mean": masked_mean(v.tokens, v.token_mask),
                           "llm.last": last_valid(hidden, mask), "llm.mean": masked_mean(hidden, mask)})
@@ -142,7 +142,7 @@ class MLLMAdapter(Adapter):
     @torch.inference_mode()
     def encode_texts(self, texts):
         ids, mask = eos_padded(self.tokenizer, texts, self.device)
-        hidden = self.language_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        hidden = self.language_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
         return self._out({"llm.last": last_valid(hidden, mask), "llm.mean": masked_mean(hidden, mask)})
 
 

@@ -48,7 +48,7 @@ class Qwen2VLAdapter(MLLMAdapter):
             types = (ids == self.model.config.image_token_id).long()
             hidden = self.core(input_ids=ids, attention_mask=mask, mm_token_type_ids=types,
                                pixel_values=self.to_device(batch["pixel_values"]),
-                               image_grid_thw=grid.to(self.device)).last_hidden_state
+                               image_grid_thw=grid.to(self.device), use_cache=False).last_hidden_state
         finally:
             for h in hooks:
                 h.remove()
