@@ -140,3 +140,31 @@ def test_worker_processes_give_the_same_file_and_never_carry_the_model(adapters,
     workers = read_store(run(adapter, small_dataset, tmp_path / "workers.h5", num_workers=2))
     for key in main.groups["objects"]:
         np.testing.assert_array_equal(workers.groups["objects"][key], main.groups["objects"][key])
+
+
+def test_partial_from_other_weights_is_not_resumed(small_dataset, dataset_texts, tmp_path, monkeypatch):
+    """Kill, rebuild the checkpoint with another seed, rerun: the stale rows must not survive."""
+    from fgvr.models import load_adapter
+    from fgvr.models.demo import build_demo
+
+    build_demo("vlm", tmp_path / "m", dataset_texts, 32, seed=0)
+    adapter = load_adapter(tmp_path / "m", "vlm")
+    original = type(adapter).encode_images
+    calls = {"n": 0}
+
+    def dies(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(type(adapter), "encode_images", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run(adapter, small_dataset, tmp_path / "out.h5")
+    monkeypatch.setattr(type(adapter), "encode_images", original)
+    shutil.rmtree(tmp_path / "m")
+    build_demo("vlm", tmp_path / "m", dataset_texts, 32, seed=1)
+    rebuilt = load_adapter(tmp_path / "m", "vlm")
+    resumed = read_store(run(rebuilt, small_dataset, tmp_path / "out.h5"))
+    fresh = read_store(run(rebuilt, small_dataset, tmp_path / "fresh.h5"))
+    np.testing.assert_array_equal(resumed.groups["objects"]["embed"], fresh.groups["objects"]["embed"])

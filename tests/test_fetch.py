@@ -53,3 +53,18 @@ def test_missing_from_the_offline_cache_names_the_repo(tmp_path):
     assert result.returncode != 0
     assert "cannot fetch nobody/nothing@main" in result.stderr and "HF_HUB_OFFLINE" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_fetch_resumes_from_its_staging_folder(tmp_path, demo_checkpoints):
+    """A leftover <out>.download (a killed run) is completed, not an error."""
+    repo = fake_cache(tmp_path / "hf", demo_checkpoints["mllm"])
+    staging = tmp_path / "out.download"
+    staging.mkdir()
+    (staging / "config.json").write_text("{}")  # half-copied
+    code = ("import sys; sys.path.insert(0, %r); from fgvr.models.fetch import fetch; print(fetch(%r, 'main', %r))"
+            % (str(ROOT / "workflow"), repo, str(tmp_path / "out")))
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "config.json").read_bytes() == (demo_checkpoints["mllm"] / "config.json").read_bytes()
+    assert not staging.exists()

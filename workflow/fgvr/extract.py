@@ -54,6 +54,23 @@ def store_attrs(adapter: Adapter, model_name: str, revision: str | None) -> dict
             "demo": adapter.is_demo, "fgvr_version": __version__, "transformers_version": transformers.__version__}
 
 
+def checkpoint_identity(path: str | Path) -> dict:
+    """What a checkpoint folder holds, cheaply: the content of its small files (configs,
+    tokenizer, processor) and the size and modification time of its weight files. A partial
+    file written with other weights (a rebuilt or re-fine-tuned checkpoint) is not resumed."""
+    import hashlib
+
+    path, out = Path(path), {}
+    if path.is_dir():
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            stat = f.stat()
+            if stat.st_size < 2**22 and f.suffix in (".json", ".txt", ".model", ".jinja"):
+                out[str(f.relative_to(path))] = hashlib.sha256(f.read_bytes()).hexdigest()
+            else:
+                out[str(f.relative_to(path))] = [stat.st_size, stat.st_mtime_ns]
+    return out
+
+
 def extract_split(adapter: Adapter, manifest: pd.DataFrame, out: str | Path, model_name: str,
                   descriptions: dict[str, str] | None = None, batch_size: int = 32, num_workers: int = 0,
                   group_by_shape: bool = True, revision: str | None = None, progress: bool = True) -> Path:
@@ -72,7 +89,8 @@ def extract_split(adapter: Adapter, manifest: pd.DataFrame, out: str | Path, mod
             texts = None
     attrs = store_attrs(adapter, model_name, revision)
     paths = manifest["path"].tolist()
-    fp = fingerprint(ids=ids, paths=paths, texts=texts, batch_size=batch_size, group_by_shape=group_by_shape, **attrs)
+    fp = fingerprint(ids=ids, paths=paths, labels=manifest["label"].tolist(), texts=texts, batch_size=batch_size,
+                     group_by_shape=group_by_shape, checkpoint=checkpoint_identity(adapter.path), **attrs)
     with PartialStore(out, len(ids), fp, attrs, {"labels": manifest["label"].to_numpy(np.int64),
                                                  "image_ids": np.asarray(ids, dtype=object)}) as store:
         done = store.done
@@ -123,7 +141,8 @@ def extract_categories(adapter: Adapter, classes: pd.DataFrame, out: str | Path,
     if all(described):
         groups["descriptions"] = described
     attrs = store_attrs(adapter, model_name, revision)
-    fp = fingerprint(groups=groups, **attrs)
+    fp = fingerprint(groups=groups, labels=classes["label"].tolist(), checkpoint=checkpoint_identity(adapter.path),
+                     **attrs)
     with PartialStore(out, len(names), fp, attrs, {"labels": classes["label"].to_numpy(np.int64),
                                                    "class_names": np.asarray(names, dtype=object)}) as store:
         for start in range(0, len(names), batch_size):

@@ -62,12 +62,19 @@ def splits(config: dict, dataset: str) -> list[str]:
     return datasets.splits(dataset, config["datasets"][dataset])
 
 
+def analysed_splits(config: dict, dataset: str) -> list[str]:
+    """The splits some analysis reads: train and test (probes), and the t-SNE split. A
+    validation split is extracted only when asked for (its path as a target)."""
+    used = {"train", "test", config["analysis"]["tsne"]["split"]}
+    return [s for s in splits(config, dataset) if s in used]
+
+
 def targets(config: dict) -> list[str]:
     out = []
     for ds in config["datasets"]:
         for model in analysed_models(config):
             emb, ana = EMB.format(dataset=ds, model=model), ANALYSIS.format(dataset=ds, model=model)
-            out += [f"{emb}/{split}.h5" for split in splits(config, ds)]
+            out += [f"{emb}/{split}.h5" for split in analysed_splits(config, ds)]
             out += [f"{emb}/categories.h5", f"{ana}/probe.json", f"{ana}/alignment.json"]
         plots = PLOTS.format(dataset=ds)
         out += [f"{plots}/probe.png", f"{plots}/alignment.png", f"results/analysis/{ds}/summary.csv"]

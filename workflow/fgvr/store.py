@@ -84,7 +84,7 @@ class PartialStore:
             values = np.asarray(values, dtype=np.float32)
             if name not in self.file:
                 self.file.create_dataset(name, shape=(self.rows, values.shape[1]), dtype=np.float32,
-                                         chunks=(min(self.rows, 1024), values.shape[1]))
+                                         chunks=(min(self.rows, 64), values.shape[1]))  # small: batches land scattered
             self.file[name][index[order]] = values[order]
         self.file["done"][index[order]] = True
         self.file.flush()

@@ -46,7 +46,9 @@ def idefics2(out, texts, size, seed):
         text_config=dict(LLM, model_type="mistral", **_ids(tok)),
         image_token_id=tok.convert_tokens_to_ids("<image>"), pad_token_id=tok.pad_token_id)
     torch.manual_seed(seed)
-    processor = Idefics2ImageProcessorPil(size={"shortest_edge": size, "longest_edge": size}, do_image_splitting=False)
+    # longest edge 2x: non-square images keep their shape and get padded, as with the real processor
+    processor = Idefics2ImageProcessorPil(size={"shortest_edge": size, "longest_edge": 2 * size},
+                                          do_image_splitting=False)
     _save(out, Idefics2ForConditionalGeneration(config), processor, tok, seed)
 
 

@@ -11,38 +11,46 @@ import logging
 import os
 from pathlib import Path
 
-from ..io import FgvrError, atomic_path
+from ..io import FgvrError
 
 SOURCE = "fgvr_source.json"
 log = logging.getLogger("fgvr.fetch")
 
 
 def fetch(hf_id: str, revision: str, out: str | Path) -> dict:
-    """Online: resolve ``revision`` to a commit and download that commit straight into ``out``.
-    Offline (HF_HUB_OFFLINE=1): copy the snapshot from the local cache (HF_HOME)."""
+    """Online: resolve ``revision`` to a commit and download that commit into ``out``.
+    Offline (HF_HUB_OFFLINE=1): copy the snapshot from the local cache (HF_HOME).
+
+    Files land in ``<out>.download`` first, which survives a failure so that the next run
+    resumes the transfer (huggingface_hub keeps its resume state there); it becomes ``out``
+    only when complete."""
     import shutil
 
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     out = Path(out)
+    staging = out.with_name(out.name + ".download")
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    with atomic_path(out) as tmp:
-        try:
-            if offline:
-                # the cache keeps a snapshot under snapshots/<commit>: its folder name is the commit
-                cached = Path(snapshot_download(hf_id, revision=revision, local_files_only=True))
-                commit = cached.name
-                shutil.copytree(cached, tmp, symlinks=False)  # cache entries link to blobs: copy content
-            else:
-                commit = HfApi().model_info(hf_id, revision=revision).sha
-                snapshot_download(hf_id, revision=commit, local_dir=tmp)
-                shutil.rmtree(tmp / ".cache", ignore_errors=True)
-        except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
-            hint = " (HF_HUB_OFFLINE is set and the local cache lacks it)" if offline else ""
-            raise FgvrError(f"models: cannot fetch {hf_id}@{revision}{hint}: {err}") from err
-        source = {"hf_id": hf_id, "revision": revision, "commit": commit}
-        (tmp / SOURCE).write_text(json.dumps(source, indent=2) + "\n")
+    try:
+        if offline:
+            # the cache keeps a snapshot under snapshots/<commit>: its folder name is the commit
+            cached = Path(snapshot_download(hf_id, revision=revision, local_files_only=True))
+            commit = cached.name
+            shutil.copytree(cached, staging, symlinks=False, dirs_exist_ok=True)  # copy content, not links
+        else:
+            commit = HfApi().model_info(hf_id, revision=revision).sha
+            snapshot_download(hf_id, revision=commit, local_dir=staging)
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
+        hint = " (HF_HUB_OFFLINE is set and the local cache lacks it)" if offline else ""
+        raise FgvrError(f"models: cannot fetch {hf_id}@{revision}{hint}: {err}; "
+                        f"what arrived stays in {staging} for the next run") from err
+    shutil.rmtree(staging / ".cache", ignore_errors=True)
+    source = {"hf_id": hf_id, "revision": revision, "commit": commit}
+    (staging / SOURCE).write_text(json.dumps(source, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(staging, out)
     log.info("fetched %s@%s (commit %s) into %s", hf_id, revision, commit, out)
     return source
 
