@@ -57,14 +57,14 @@ rule summary:
 
 rule tsne:
     input:
-        objects=[f"results/embeddings/{{dataset}}/{m}/{config['analysis']['tsne']['split']}.h5" for m, _ in analysed()],
-        categories=[f"results/embeddings/{{dataset}}/{m}/categories.h5" for m, _ in analysed()],
+        objects=[f"results/embeddings/{{dataset}}/{m}/{config['analysis']['tsne']['split']}.h5" for m in plan.analysed_models(config)],
+        categories=[f"results/embeddings/{{dataset}}/{m}/categories.h5" for m in plan.analysed_models(config)],
     output:
         png=report("results/plots/{dataset}/tsne_{pooling}.png", caption="../workflow/report/tsne.rst",
                    category="t-SNE", subcategory="{dataset}"),
         csv="results/plots/{dataset}/tsne_{pooling}.csv",
     params:
-        models=analysed(),
+        models=plan.analysed(config),
         tsne=config["analysis"]["tsne"],
     log:
         "results/logs/tsne/{dataset}/{pooling}.log",

@@ -22,11 +22,6 @@ def dataset_options(wildcards):
     return fgvr_datasets.content_options(config["datasets"][wildcards.dataset])
 
 
-def analysed(kinds=("vlm", "mllm")):
-    """(name, kind) of every analysed model, VLMs first (the paper's figures read left to right)."""
-    return [(m, k) for k in kinds for m in config["analysis"][k]]
-
-
 # ---- data sets: which official files a config entry needs downloaded (fgvr.datasets decides)
 
 

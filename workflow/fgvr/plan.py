@@ -54,8 +54,13 @@ def hub_models(config: dict) -> list[str]:
     return [m for m, o in config["models"].items() if "hf_id" in o]
 
 
+def analysed(config: dict) -> list[tuple[str, str]]:
+    """(name, kind) of every analysed model, VLMs first (the paper's figures read left to right)."""
+    return [(m, k) for k in ("vlm", "mllm") for m in config["analysis"][k]]
+
+
 def analysed_models(config: dict) -> list[str]:
-    return config["analysis"]["vlm"] + config["analysis"]["mllm"]
+    return [m for m, _ in analysed(config)]
 
 
 def splits(config: dict, dataset: str) -> list[str]:

@@ -24,7 +24,9 @@ def _ids(tok) -> dict:
                 eos_token_id=tok.eos_token_id)
 
 
-def _save(out: Path, model, image_processor, tokenizer, seed: int) -> None:
+def _save(out: Path, model_class, config, image_processor, tokenizer, seed: int) -> None:
+    """Initialise ``model_class(config)`` from ``seed`` and save it with its processors."""
+    model = model_class(config)
     model.config.fgvr_demo = True
     model.save_pretrained(out)
     image_processor.save_pretrained(out)
@@ -45,11 +47,10 @@ def idefics2(out, texts, size, seed):
                               resampler_n_heads=2, resampler_head_dim=16, num_key_value_heads=1),
         text_config=dict(LLM, model_type="mistral", **_ids(tok)),
         image_token_id=tok.convert_tokens_to_ids("<image>"), pad_token_id=tok.pad_token_id)
-    torch.manual_seed(seed)
     # longest edge 2x: non-square images keep their shape and get padded, as with the real processor
     processor = Idefics2ImageProcessorPil(size={"shortest_edge": size, "longest_edge": 2 * size},
                                           do_image_splitting=False)
-    _save(out, Idefics2ForConditionalGeneration(config), processor, tok, seed)
+    _save(out, Idefics2ForConditionalGeneration, config, processor, tok, seed)
 
 
 def _idefics3_like(out, texts, size, seed, smol: bool):
@@ -62,10 +63,9 @@ def _idefics3_like(out, texts, size, seed, smol: bool):
         vision_config=dict(VIT, image_size=size, patch_size=_patch(size)),
         text_config=dict(LLM, model_type="llama", **_ids(tok)), scale_factor=2,
         image_token_id=tok.convert_tokens_to_ids("<image>"))
-    torch.manual_seed(seed)
     processor = getattr(tf, f"{prefix}ImageProcessorPil")(size={"longest_edge": size},
                                                           max_image_size={"longest_edge": size}, do_image_splitting=False)
-    _save(out, getattr(tf, f"{prefix}ForConditionalGeneration")(config), processor, tok, seed)
+    _save(out, getattr(tf, f"{prefix}ForConditionalGeneration"), config, processor, tok, seed)
 
 
 def idefics3(out, texts, size, seed):
@@ -86,10 +86,9 @@ def _llava_like(out, texts, size, seed, next_: bool):
         vision_config=dict(VIT, model_type="clip_vision_model", image_size=size, patch_size=_patch(size)),
         text_config=dict(LLM, model_type="llama", **_ids(tok)), image_token_index=tok.convert_tokens_to_ids("<image>"),
         image_seq_length=(size // _patch(size)) ** 2, vision_feature_layer=-2, **extra)
-    torch.manual_seed(seed)
     processor = getattr(tf, f"{prefix}ImageProcessorPil")(size={"shortest_edge": size},
                                                           crop_size={"height": size, "width": size}, **extra)
-    _save(out, getattr(tf, f"{prefix}ForConditionalGeneration")(config), processor, tok, seed)
+    _save(out, getattr(tf, f"{prefix}ForConditionalGeneration"), config, processor, tok, seed)
 
 
 def llava(out, texts, size, seed):
@@ -124,11 +123,10 @@ def _qwen_like(out, texts, size, seed, v25: bool):
         text_config=text, vision_config=vision, image_token_id=tid("<|image_pad|>"),
         video_token_id=tid("<|video_pad|>"), vision_start_token_id=tid("<|vision_start|>"),
         vision_end_token_id=tid("<|vision_end|>"))
-    torch.manual_seed(seed)
     factor = patch * 2
     processor = tf.Qwen2VLImageProcessorPil(patch_size=patch, merge_size=2, temporal_patch_size=2,
                                             size={"shortest_edge": factor * factor, "longest_edge": size * size})
-    _save(out, getattr(tf, f"{prefix}ForConditionalGeneration")(config), processor, tok, seed)
+    _save(out, getattr(tf, f"{prefix}ForConditionalGeneration"), config, processor, tok, seed)
 
 
 def qwen2_vl(out, texts, size, seed):
@@ -145,8 +143,7 @@ def siglip(out, texts, size, seed):
     tok = train_tokenizer(texts, "$A </s>")
     config = SiglipConfig(text_config=dict(VIT, max_position_embeddings=64, **_ids(tok)),
                           vision_config=dict(VIT, image_size=size, patch_size=_patch(size)))
-    torch.manual_seed(seed)
-    _save(out, SiglipModel(config), SiglipImageProcessorPil(size={"height": size, "width": size}), tok, seed)
+    _save(out, SiglipModel, config, SiglipImageProcessorPil(size={"height": size, "width": size}), tok, seed)
 
 
 def siglip2(out, texts, size, seed):
@@ -156,9 +153,8 @@ def siglip2(out, texts, size, seed):
     patches = 64
     config = Siglip2Config(text_config=dict(VIT, max_position_embeddings=64, **_ids(tok)),
                            vision_config=dict(VIT, num_patches=patches, patch_size=_patch(size)))
-    torch.manual_seed(seed)
     processor = Siglip2ImageProcessorPil(patch_size=_patch(size), max_num_patches=patches)
-    _save(out, Siglip2Model(config), processor, tok, seed)
+    _save(out, Siglip2Model, config, processor, tok, seed)
 
 
 def clip(out, texts, size, seed):
@@ -167,9 +163,8 @@ def clip(out, texts, size, seed):
     tok = train_tokenizer(texts, "<s> $A </s>")
     config = CLIPConfig(text_config=dict(VIT, max_position_embeddings=77, **_ids(tok)),
                         vision_config=dict(VIT, image_size=size, patch_size=_patch(size)), projection_dim=32)
-    torch.manual_seed(seed)
     processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
-    _save(out, CLIPModel(config), processor, tok, seed)
+    _save(out, CLIPModel, config, processor, tok, seed)
 
 
 BUILDERS = {"idefics2": idefics2, "idefics3": idefics3, "smolvlm": smolvlm, "llava": llava, "llava_next": llava_next,
