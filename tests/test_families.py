@@ -8,8 +8,8 @@ from PIL import Image
 
 from fgvr.extract import extract_split
 from fgvr.datasets.manifest import read_descriptions, read_manifest
-from fgvr.models import FAMILIES, adapter_class, load_adapter
-from fgvr.models.demo import BUILDERS
+from fgvr.models import adapter_class, load_adapter
+from fgvr.models.families import BY_ARCHITECTURE, BY_NAME, FAMILIES
 from fgvr.store import read_store
 
 from conftest import FAMILY_KIND
@@ -28,8 +28,8 @@ def images(sizes):
 def test_every_architecture_has_a_builder_and_an_adapter(family_checkpoints):
     import json
     archs = {json.loads((p / "config.json").read_text())["architectures"][0] for p in family_checkpoints.values()}
-    assert archs == set(FAMILIES)
-    assert set(BUILDERS) == {f for f, _ in FAMILY_KIND}
+    assert archs == set(BY_ARCHITECTURE)
+    assert set(BY_NAME) == {f for f, _ in FAMILY_KIND}
 
 
 @pytest.mark.parametrize("family, kind", FAMILY_KIND)
@@ -137,6 +137,17 @@ def test_every_family_through_the_extraction_rule(family_checkpoints, tmp_path):
             assert store.groups["objects"]["llm.last"].shape[1] == 64  # the tiny LLM's hidden size
 
 
-def test_family_list_matches_the_builders():
-    from fgvr.models.families import KINDS
-    assert sorted(FAMILY_KIND) == sorted((f, k) for k, fams in KINDS.items() for f in fams)
+def test_one_registry_of_families():
+    """The schema's `family` list, the builders and the adapters all come from families.FAMILIES,
+    which must hold exactly the families this suite builds (an independent list, FAMILY_KIND)."""
+    import yaml
+
+    from conftest import ROOT
+    from fgvr.models import demo
+
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    assert schema["$defs"]["model"]["properties"]["family"]["enum"] == [f.name for f in FAMILIES]
+    assert sorted(FAMILY_KIND) == sorted((f.name, f.kind) for f in FAMILIES)
+    for family in FAMILIES:
+        assert family.adapter_class().kind == family.kind
+        assert callable(getattr(demo, family.builder))

@@ -5,7 +5,8 @@ import torch
 from PIL import Image
 
 from fgvr.io import FgvrError
-from fgvr.models import FAMILIES, adapter_class, load_adapter
+from fgvr.models import adapter_class, load_adapter
+from fgvr.models.families import BY_ARCHITECTURE
 
 
 def images(n, size=32):
@@ -70,7 +71,7 @@ def test_unsupported_architecture_lists_the_families(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
     with pytest.raises(FgvrError) as err:
         adapter_class(tmp_path)
-    assert "BertModel" in str(err.value) and all(f in str(err.value) for f in FAMILIES)
+    assert "BertModel" in str(err.value) and all(f in str(err.value) for f in BY_ARCHITECTURE)
 
 
 def test_not_a_checkpoint_folder(tmp_path):
@@ -81,3 +82,35 @@ def test_not_a_checkpoint_folder(tmp_path):
 def test_kind_mismatch_is_named(demo_checkpoints):
     with pytest.raises(FgvrError, match="is a vlm .* kind: mllm"):
         load_adapter(demo_checkpoints["vlm"], kind="mllm")
+
+
+@pytest.mark.parametrize("kind", ["mllm", "vlm"])
+def test_demo_seed_decides_the_weights(tmp_path, dataset_texts, kind):
+    """Same seed: byte-identical weight files; another seed: other weights."""
+    from fgvr.models.demo import build_demo
+
+    def weights(name, seed):
+        folder = build_demo(kind, tmp_path / name, dataset_texts, image_size=32, seed=seed)
+        return (folder / "model.safetensors").read_bytes()
+
+    torch.manual_seed(123)  # the caller's RNG state must not decide the weights
+    first = weights("a", 0)
+    torch.manual_seed(456)
+    assert weights("b", 0) == first
+    assert weights("c", 1) != first
+
+
+def test_text_mean_pools_content_tokens_and_eos_never_bos(adapters):
+    """llm.mean of a text: its content tokens and the appended EOS (no BOS, no padding), computed
+    here from one unbatched forward pass of the LLM."""
+    adapter = adapters["mllm"]
+    tok = adapter.tokenizer
+    short, long = "Fantail", "It has an azure body and striped wings."
+    ids = tok(short)["input_ids"]
+    assert ids[0] == tok.bos_token_id  # the demo tokenizer adds a BOS, as Mistral's does
+    with torch.no_grad():
+        hidden = adapter.language_model(input_ids=torch.tensor([ids + [tok.eos_token_id]])).last_hidden_state[0]
+    out = adapter.encode_texts([long, short])  # the short text is padded in this batch
+    torch.testing.assert_close(out["llm.mean"][1], hidden[1:].mean(0), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out["llm.last"][1], hidden[-1], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(out["llm.mean"][1], hidden.mean(0), atol=1e-4)  # BOS would change it

@@ -2,28 +2,15 @@
 
 Torch is imported only when a model is loaded, so the config check stays fast.
 
-Adding a family is adding one module with an Adapter subclass and one line here.
+Adding a family is one module with an Adapter subclass and one row in families.FAMILIES.
 """
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
 from ..io import FgvrError
-
-FAMILIES = {
-    "Idefics2ForConditionalGeneration": "fgvr.models.idefics2:Idefics2Adapter",
-    "Idefics3ForConditionalGeneration": "fgvr.models.idefics3:Idefics3Adapter",
-    "SmolVLMForConditionalGeneration": "fgvr.models.idefics3:Idefics3Adapter",
-    "LlavaForConditionalGeneration": "fgvr.models.llava:LlavaAdapter",
-    "LlavaNextForConditionalGeneration": "fgvr.models.llava:LlavaNextAdapter",
-    "Qwen2VLForConditionalGeneration": "fgvr.models.qwen2_vl:Qwen2VLAdapter",
-    "Qwen2_5_VLForConditionalGeneration": "fgvr.models.qwen2_vl:Qwen2VLAdapter",
-    "SiglipModel": "fgvr.models.siglip:SiglipAdapter",
-    "Siglip2Model": "fgvr.models.siglip:Siglip2Adapter",
-    "CLIPModel": "fgvr.models.clip:ClipAdapter",
-}
+from .families import BY_ARCHITECTURE, FAMILIES  # noqa: F401  (the registry, re-exported)
 
 
 def adapter_class(path: str | Path) -> type:
@@ -33,11 +20,10 @@ def adapter_class(path: str | Path) -> type:
         raise FgvrError(f"{config}: not found; is {path} a Hugging Face checkpoint folder?")
     architectures = json.loads(config.read_text()).get("architectures") or []
     for arch in architectures:
-        if arch in FAMILIES:
-            module, name = FAMILIES[arch].split(":")
-            return getattr(importlib.import_module(module), name)
+        if arch in BY_ARCHITECTURE:
+            return BY_ARCHITECTURE[arch].adapter_class()
     raise FgvrError(f"{config}: architectures {architectures} are not supported; "
-                    f"supported: {sorted(FAMILIES)}")
+                    f"supported: {sorted(BY_ARCHITECTURE)}")
 
 
 def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto", device: str = "auto",

@@ -101,7 +101,14 @@ class MLLMAdapter(Adapter):
     """Object path shared by the MLLM families (the paper's, REFERENCE.md section 1): the image
     alone becomes visual tokens, the EOS embedding is appended, and the LLM runs on that sequence
     with no prompt. ``llm.last`` is the last layer at EOS, ``llm.mean`` its mean over the
-    sequence. Texts: the tokenizer's ids (its own BOS, if any) + EOS through the same LLM."""
+    sequence. Texts: the tokenizer's ids (its own BOS, if any) + EOS through the same LLM.
+
+    Which positions each pooling covers:
+    - images: ``llm.last`` the appended EOS; ``llm.mean`` the visual tokens and EOS (no BOS).
+    - texts: ``llm.last`` the appended EOS; ``llm.mean`` the text's content tokens and EOS, never
+      BOS (or another special token the tokenizer adds) nor padding: a BOS would be shared by
+      every text and pull all name means together, which the image side has no counterpart of.
+    """
 
     kind = "mllm"
     image_keys = ("vision.mean", "connector.mean", "llm.last", "llm.mean")
@@ -141,9 +148,9 @@ class MLLMAdapter(Adapter):
 
     @torch.inference_mode()
     def encode_texts(self, texts):
-        ids, mask = eos_padded(self.tokenizer, texts, self.device)
+        ids, mask, pool = eos_padded(self.tokenizer, texts, self.device)
         hidden = self.language_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-        return self._out({"llm.last": last_valid(hidden, mask), "llm.mean": masked_mean(hidden, mask)})
+        return self._out({"llm.last": last_valid(hidden, mask), "llm.mean": masked_mean(hidden, pool)})
 
 
 def append_eos(tokens: torch.Tensor, mask: torch.Tensor, eos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,16 +164,22 @@ def append_eos(tokens: torch.Tensor, mask: torch.Tensor, eos: torch.Tensor) -> t
     return out, new_mask.long()
 
 
-def eos_padded(tokenizer, texts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids of each text with EOS appended, right-padded into one batch, and their mask."""
-    encoded = [tokenizer(t)["input_ids"] + [tokenizer.eos_token_id] for t in texts]
-    width = max(map(len, encoded))
+def eos_padded(tokenizer, texts: list[str], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token ids of each text with EOS appended, right-padded into one batch; the attention
+    mask; and the pooling mask: content tokens and the appended EOS, not the special tokens the
+    tokenizer adds itself (BOS)."""
+    rows = []
+    for text in texts:
+        enc = tokenizer(text, return_special_tokens_mask=True)
+        rows.append((enc["input_ids"] + [tokenizer.eos_token_id], [1 - m for m in enc["special_tokens_mask"]] + [1]))
+    width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ids = torch.full((len(texts), width), pad, dtype=torch.long)
     mask = torch.zeros((len(texts), width), dtype=torch.long)
-    for row, seq in enumerate(encoded):
-        ids[row, :len(seq)], mask[row, :len(seq)] = torch.tensor(seq), 1
-    return ids.to(device), mask.to(device)
+    pool = torch.zeros((len(texts), width), dtype=torch.long)
+    for row, (seq, content) in enumerate(rows):
+        ids[row, :len(seq)], mask[row, :len(seq)], pool[row, :len(seq)] = torch.tensor(seq), 1, torch.tensor(content)
+    return ids.to(device), mask.to(device), pool.to(device)
 
 
 class VLMAdapter(Adapter):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .families import KINDS
+from .families import BY_NAME, KINDS
 from .tokenizer import train_tokenizer
 
 LLM = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
@@ -25,8 +25,11 @@ def _ids(tok) -> dict:
 
 
 def _save(out: Path, model_class, config, image_processor, tokenizer, seed: int) -> None:
-    """Initialise ``model_class(config)`` from ``seed`` and save it with its processors."""
-    model = model_class(config)
+    """Initialise ``model_class(config)`` from ``seed`` and save it with its processors.
+    The same seed gives byte-identical weight files; the caller's RNG state is left alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_class(config)
     model.config.fgvr_demo = True
     model.save_pretrained(out)
     image_processor.save_pretrained(out)
@@ -167,10 +170,6 @@ def clip(out, texts, size, seed):
     _save(out, CLIPModel, config, processor, tok, seed)
 
 
-BUILDERS = {"idefics2": idefics2, "idefics3": idefics3, "smolvlm": smolvlm, "llava": llava, "llava_next": llava_next,
-            "qwen2_vl": qwen2_vl, "qwen2_5_vl": qwen2_5_vl, "siglip": siglip, "siglip2": siglip2, "clip": clip}
-
-
 def build_demo(kind: str, out: str | Path, texts: list[str], image_size: int, seed: int = 0,
                family: str | None = None) -> Path:
     """Build a tiny checkpoint of ``family`` (default: the paper's pair, Idefics2 / SigLIP) into ``out``."""
@@ -179,5 +178,5 @@ def build_demo(kind: str, out: str | Path, texts: list[str], image_size: int, se
         from ..io import FgvrError
         raise FgvrError(f"family {family!r} is not a {kind}; {kind} families: {list(KINDS[kind])}")
     out = Path(out)
-    BUILDERS[family](out, texts, image_size, seed)
+    BY_NAME[family].build(out, texts, image_size, seed)
     return out

@@ -3,6 +3,9 @@
 Visual tokens: the connector's ``resampler_n_latents`` (64) latents for the whole image, no
 image splitting. ``vision.mean`` is the mean of the encoder's last hidden states over real
 (unpadded) patches, ``connector.mean`` the mean of the latents; the LLM part is MLLMAdapter's.
+Poolings: ``llm.last`` at the EOS appended after the latents, ``llm.mean`` over the latents and
+that EOS; texts (Mistral adds a BOS): ``llm.last`` at the appended EOS, ``llm.mean`` over the
+content tokens and EOS, BOS left out.
 """
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 No image splitting: the image is resized to one ``max_image_size`` square, whose patches the
 connector pixel-shuffles (by ``scale_factor``) into the visual tokens (169 for Idefics3-8B).
 Preprocessing and the LLM side are Idefics2's; ``vision.mean`` is over real patches.
+Poolings as Idefics2: images over the visual tokens and the appended EOS; texts over the content
+tokens and EOS, never the tokenizer's BOS.
 """
 from __future__ import annotations
 

@@ -5,7 +5,9 @@ Visual tokens: the projector's output for the patch features of ``vision_feature
 LLaVA-NeXT splits images into tiles ("anyres"); following the paper's no-splitting analysis we
 take only its global view (the first of its image patches: the whole image at 336 px), whose
 576 tokens it also feeds its LLM. ``vision.mean`` is the mean of the features the projector
-consumes; the LLM part is MLLMAdapter's.
+consumes; the LLM part is MLLMAdapter's. Poolings: ``llm.last`` at the EOS appended after the
+visual tokens, ``llm.mean`` over the visual tokens and EOS; texts (Llama adds a BOS) at / over
+the content tokens and the appended EOS, BOS left out.
 """
 from __future__ import annotations
 

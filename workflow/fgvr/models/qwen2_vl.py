@@ -6,6 +6,9 @@ width), so the object path runs the model's own forward on the image as the mode
 no prompt. Hooks on the merger read what it consumes (``vision.mean``: mean over the image's
 patches) and makes (``connector.mean``: mean over its visual tokens). Texts go through the
 LLM alone (text-only M-RoPE equals 1-D positions).
+Poolings: ``llm.last`` at the EOS; ``llm.mean`` over the model's own image sequence
+(``<|vision_start|>``, the visual tokens, ``<|vision_end|>``) and EOS. Texts: Qwen's tokenizer adds
+no BOS, so ``llm.mean`` covers every content token and the appended EOS, ``llm.last`` that EOS.
 """
 from __future__ import annotations
 
