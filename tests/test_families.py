@@ -151,3 +151,17 @@ def test_one_registry_of_families():
     for family in FAMILIES:
         assert family.adapter_class().kind == family.kind
         assert callable(getattr(demo, family.builder))
+
+
+@pytest.mark.parametrize("family", [f for f, k in FAMILY_KIND if k == "mllm"])
+def test_text_mean_leaves_out_bos_and_padding(family_adapters, family):
+    """Every MLLM family pools a text over its content tokens and EOS, whether or not its
+    tokenizer adds a BOS (Qwen's does not), padded in a batch or not."""
+    adapter = family_adapters[family]
+    tok = adapter.tokenizer
+    ids = tok("Fantail")["input_ids"]
+    content = 1 if tok.bos_token_id is not None and ids[0] == tok.bos_token_id else 0
+    with torch.no_grad():
+        hidden = adapter.language_model(input_ids=torch.tensor([ids + [tok.eos_token_id]])).last_hidden_state[0]
+    out = adapter.encode_texts(["It has an azure body and striped wings.", "Fantail"])
+    torch.testing.assert_close(out["llm.mean"][1], hidden[content:].mean(0), atol=2e-5, rtol=1e-4)
