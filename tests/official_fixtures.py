@@ -1,13 +1,21 @@
-"""Fixtures in the official formats of the six data sets, generated from the FOCI option files.
+"""Fixtures in the official formats of the six data sets.
 
-The FOCI files (the official evaluation's test lists, with their ground truth) give every test
-image and its class; train (and val) images are made up in the official naming style. Images are
-tiny JPEGs; in ``full`` mode they are hard links of one file, so the full official counts
-(74k images) cost little. ``make(name, base, ...)`` writes the official *extracted* layout and
-returns its root; ``pack(name, base, out)`` writes the official download files from it.
+Two sizes. The small ones (``make(name, base)``) come from SAMPLES below: a few real classes
+with image names in the official style, written into the official metadata files; they need
+nothing outside the repository, so every loader is tested in a plain clone. The full ones
+(``make(name, base, full=True)``) come from the FOCI option files (the official evaluation's
+test lists with their ground truth): every test image and its class, plus train (and val)
+images made up in the official naming style up to the official counts, hard-linked to one tiny
+JPEG so 74k images cost little. ``pack(name, base, out)`` writes the official download files.
+
+In both, an image's class is written the way the official format writes it (CUB's class folder
+and classes.txt, Cars' cars_meta.mat, Dogs' folder names, Pets' file names, Aircraft's
+variants.txt); only Flowers-102 has no names in its files, so its labels come from
+FLOWERS_BY_LABEL, written here independently of the loader's list.
 
 The FOCI files are read from ROOT.parent / "shared" / "data" / "foci-options" (CI keeps that
-folder beside the clone); they are never copied into the repository.
+folder beside the clone; $FGVR_FOCI_DIR points elsewhere); they are never copied into the
+repository. Only the tests that need them skip without them.
 """
 from __future__ import annotations
 
@@ -20,11 +28,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import ROOT
 from PIL import Image
 from scipy.io import savemat
 
-FOCI_DIR = ROOT.parent / "shared" / "data" / "foci-options"
+FOCI_DIR = Path(os.environ.get("FGVR_FOCI_DIR", ROOT.parent / "shared" / "data" / "foci-options"))
 FOCI_FILES = {
     "cub200": "bird-200-ViT-L-14-laion2b_s32b_b82k-4.json",
     "cars196": "car-196-ViT-L-14-laion2b_s32b_b82k-4.json",
@@ -48,14 +57,82 @@ OFFICIAL = {
 DOG_EXTRA = "n02085620-Chihuahua/n02085620_999999.jpg"
 
 
+def needs_foci(*names: str):
+    """Skip unless the FOCI option files of ``names`` (default: all six) are there, naming them."""
+    files = [FOCI_FILES[n] for n in (names or NAMES)]
+    missing = [f for f in files if not (FOCI_DIR / f).is_file()]
+    return pytest.mark.skipif(bool(missing), reason=f"needs the FOCI option file(s) {', '.join(missing)} "
+                                                    f"in {FOCI_DIR} (not in a plain clone)")
+
+
+# Flowers-102 in label order (label 1 first), as torchvision and CLIP list it; 93 is spelled
+# "air plant" as in the FOCI files (CLIP: "ball moss"), 16 "globe flower" (torchvision: "globe-flower").
+FLOWERS_BY_LABEL = [
+    "pink primrose", "hard-leaved pocket orchid", "canterbury bells", "sweet pea", "english marigold",
+    "tiger lily", "moon orchid", "bird of paradise", "monkshood", "globe thistle", "snapdragon", "colt's foot",
+    "king protea", "spear thistle", "yellow iris", "globe flower", "purple coneflower", "peruvian lily",
+    "balloon flower", "giant white arum lily", "fire lily", "pincushion flower", "fritillary", "red ginger",
+    "grape hyacinth", "corn poppy", "prince of wales feathers", "stemless gentian", "artichoke", "sweet william",
+    "carnation", "garden phlox", "love in the mist", "mexican aster", "alpine sea holly", "ruby-lipped cattleya",
+    "cape flower", "great masterwort", "siam tulip", "lenten rose", "barbeton daisy", "daffodil", "sword lily",
+    "poinsettia", "bolero deep blue", "wallflower", "marigold", "buttercup", "oxeye daisy", "common dandelion",
+    "petunia", "wild pansy", "primula", "sunflower", "pelargonium", "bishop of llandaff", "gaura", "geranium",
+    "orange dahlia", "pink and yellow dahlia", "cautleya spicata", "japanese anemone", "black-eyed susan",
+    "silverbush", "californian poppy", "osteospermum", "spring crocus", "bearded iris", "windflower",
+    "tree poppy", "gazania", "azalea", "water lily", "rose", "thorn apple", "morning glory", "passion flower",
+    "lotus", "toad lily", "anthurium", "frangipani", "clematis", "hibiscus", "columbine", "desert-rose",
+    "tree mallow", "magnolia", "cyclamen", "watercress", "canna lily", "hippeastrum", "bee balm", "air plant",
+    "foxglove", "bougainvillea", "camellia", "mallow", "mexican petunia", "bromelia", "blanket flower",
+    "trumpet creeper", "blackberry lily",
+]
+
+
+def _sample(classes: dict[str, list[str]]) -> dict:
+    """FOCI-format entries (class key -> [{image, groundtruth, options}]) from key -> image names."""
+    return {k: [{"image": f"images/{i}", "groundtruth": k, "options": [k]} for i in images]
+            for k, images in classes.items()}
+
+
+# Real classes, spelled as the FOCI files key them, with test images named in the official style.
+SAMPLES = {
+    "cub200": _sample({
+        "Black_footed_Albatross": ["001.Black_footed_Albatross/Black_Footed_Albatross_0046_18.jpg",
+                                   "001.Black_footed_Albatross/Black_Footed_Albatross_0009_34.jpg"],
+        "Chuck_will_Widow": ["022.Chuck_will_Widow/Chuck_Will_Widow_0001_796864.jpg",
+                             "022.Chuck_will_Widow/Chuck_Will_Widow_0004_796838.jpg"],
+        "Artic_Tern": ["141.Artic_Tern/Artic_Tern_0002_141590.jpg", "141.Artic_Tern/Artic_Tern_0003_142132.jpg"],
+    }),
+    # test images 00001.jpg ... interleave the classes (cars_meta.mat holds them sorted)
+    "cars196": _sample({
+        "Suzuki Aerio Sedan 2007": ["00001.jpg", "00004.jpg"],
+        "Ferrari 458 Italia Convertible 2012": ["00002.jpg", "00005.jpg"],
+        "AM General Hummer SUV 2000": ["00003.jpg", "00006.jpg"],
+    }),
+    "dogs120": _sample({
+        "Chihuahua": ["n02085620-Chihuahua/n02085620_1235.jpg", "n02085620-Chihuahua/n02085620_10074.jpg"],
+        "black-and-tan_coonhound": ["n02089078-black-and-tan_coonhound/n02089078_100.jpg",
+                                    "n02089078-black-and-tan_coonhound/n02089078_1021.jpg"],
+        "Pembroke": ["n02113023-Pembroke/n02113023_1136.jpg", "n02113023-Pembroke/n02113023_219.jpg"],
+    }),
+    # labels 1, 17-21, 93, 102: the ones a key-ordered list gets wrong, and the ends
+    "flowers102": _sample({FLOWERS_BY_LABEL[label - 1]: [f"image_{number:05d}.jpg"] for label, number in [
+        (1, 6734), (17, 4121), (18, 4270), (19, 5063), (20, 5231), (21, 6317), (93, 7982), (102, 8101)]}),
+    "pets37": _sample({
+        "Abyssinian": ["Abyssinian_201.jpg", "Abyssinian_202.jpg"],
+        "American Bulldog": ["american_bulldog_203.jpg", "american_bulldog_204.jpg"],
+        "British Shorthair": ["British_Shorthair_201.jpg", "British_Shorthair_202.jpg"],
+    }),
+    "aircraft100": _sample({
+        "707-320": ["1514522.jpg", "1514523.jpg"],
+        "F-16A/B": ["0056978.jpg", "0056979.jpg"],
+        "Cessna 172": ["1001234.jpg", "1001235.jpg"],  # a name with a space
+    }),
+}
+
+
 @lru_cache(maxsize=None)
 def foci(name: str) -> dict:
     return json.loads((FOCI_DIR / FOCI_FILES[name]).read_text())
-
-
-def foci_subset(name: str, classes: int = 3, per_class: int = 2) -> dict:
-    """The first ``classes`` classes of the FOCI file with their first ``per_class`` images."""
-    return {k: v[:per_class] for k, v in list(foci(name).items())[:classes]}
 
 
 def foci_images(data: dict) -> dict[str, str]:
@@ -68,18 +145,25 @@ def foci_images(data: dict) -> dict[str, str]:
 
 
 @lru_cache(maxsize=None)
-def jpeg_bytes(seed: int = 0) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (8, 8)) -> bytes:
+    """A tiny JPEG of ``size`` (width, height)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, "JPEG")
     return buf.getvalue()
 
 
+# sizes (width, height) the copied images cycle through, so a manifest's width,height can be checked
+SIZES = [(8, 8), (12, 8), (8, 10)]
+
+
 class Images:
-    """Writes tiny JPEGs: hard links of one file when ``link`` (fast, no space), else copies."""
+    """Writes tiny JPEGs: hard links of one 8x8 file when ``link`` (fast, no space), else copies
+    whose size cycles through SIZES."""
 
     def __init__(self, base: Path, link: bool):
         self.link = link
+        self.count = 0
         self.blob = base / ".blob.jpg"
         self.blob.parent.mkdir(parents=True, exist_ok=True)
         self.blob.write_bytes(jpeg_bytes())
@@ -92,7 +176,8 @@ class Images:
                 return
             except OSError:
                 pass
-        path.write_bytes(jpeg_bytes())
+        path.write_bytes(jpeg_bytes(0, SIZES[self.count % len(SIZES)]))
+        self.count += 1
 
 
 def spread(total: int, groups: int) -> list[int]:
@@ -141,7 +226,7 @@ def _cars_annos(fnames, classes, with_class=True) -> dict:
 
 def make_cars(base: Path, data: dict, n_train: int, images: Images) -> Path:
     root = base
-    names = sorted(foci("cars196")) if len(data) == len(foci("cars196")) else list(data)
+    names = sorted(data)  # cars_meta.mat: class i is names[i - 1]
     test = foci_images(data)
     test_fnames = list(test)
     test_classes = [names.index(gt) + 1 for gt in test.values()]
@@ -162,10 +247,7 @@ def make_cars(base: Path, data: dict, n_train: int, images: Images) -> Path:
 def make_dogs(base: Path, data: dict, n_train: int, images: Images, extra: tuple[str, ...] = ()) -> Path:
     root = base
     test = foci_images(data)
-    folders = []
-    for image in test:
-        if image.split("/")[0] not in folders:
-            folders.append(image.split("/")[0])
+    folders = sorted({image.split("/")[0] for image in test})  # labels in synset order, as the official lists
     label = {f: i + 1 for i, f in enumerate(folders)}
     test_files = sorted([*test, *extra])
     train_files = []
@@ -188,9 +270,9 @@ def make_dogs(base: Path, data: dict, n_train: int, images: Images, extra: tuple
 
 def make_flowers(base: Path, data: dict, n_train: int, n_val: int, images: Images) -> Path:
     root = base
-    keys = list(foci("flowers102"))
-    test = {int(image[6:11]): keys.index(gt) + 1 for image, gt in foci_images(data).items()}
-    classes = [keys.index(k) + 1 for k in data]
+    label = {name: i + 1 for i, name in enumerate(FLOWERS_BY_LABEL)}  # the official files hold no names
+    test = {int(image[6:11]): label[gt] for image, gt in foci_images(data).items()}
+    classes = [label[k] for k in data]
     others, k = [], 1
     while len(others) < n_train + n_val:
         if k not in test:
@@ -257,13 +339,13 @@ def make_aircraft(base: Path, data: dict, n_train: int, n_val: int, images: Imag
     return root
 
 
-def make(name: str, base: Path, full: bool = False, classes: int = 3, per_class: int = 2) -> Path:
+def make(name: str, base: Path, full: bool = False) -> Path:
     """The official extracted layout of ``name`` under ``base``; returns the loader's ``root``.
 
     ``full``: every FOCI test image and the official train/val counts (hard-linked images);
-    else the first ``classes`` classes with ``per_class`` test images and 2 train (val) per class.
+    else SAMPLES[name] as the test images and 2 train (and val) images per class.
     """
-    data = foci(name) if full else foci_subset(name, classes, per_class)
+    data = foci(name) if full else SAMPLES[name]
     images = Images(base, link=full)
     counts = OFFICIAL[name] if full else {"train": 2 * len(data), "val": 2 * len(data)}
     if name == "cub200":

@@ -16,7 +16,7 @@ def build(root, layout):
             folder = root / split / name
             folder.mkdir(parents=True)
             for i in range(n):
-                (folder / f"img{i}.{'png' if i % 2 else 'JPG'}").write_bytes(jpeg_bytes())
+                (folder / f"img{i}.{'png' if i % 2 else 'JPG'}").write_bytes(jpeg_bytes(0, (8 + i, 6)))
             (folder / "notes.txt").write_text("not an image")
     return root
 
@@ -37,6 +37,8 @@ def test_folder_layout_becomes_the_manifest(tmp_path):
     assert not manifest["path"].str.endswith(".txt").any()
     assert manifest["path"].str.startswith(str(root)).all()  # used in place, not copied
     assert "test/Red_Bird/img0.JPG" in manifest["image_id"].tolist()
+    sizes = manifest.set_index("image_id")[["width", "height"]]
+    assert sizes.loc["train/Red_Bird/img2.JPG"].tolist() == [10, 6] and sizes.loc["test/Blue Bird/img1.png"].tolist() == [9, 6]
 
 
 def test_val_split_when_asked(tmp_path):

@@ -1,20 +1,26 @@
-"""The six official loaders against fixtures in the official formats, generated from the FOCI
-option files of the paper's evaluation: splits and counts are the official ones, and every test
-image of the official evaluation is in the test split with its ground-truth class."""
+"""The six official loaders against fixtures in the official formats (tests/official_fixtures.py).
+
+Small fixtures of real classes run everywhere: every loader, the names each image gets from its
+official metadata, archives, bad input. Full fixtures built from the FOCI option files of the
+paper's evaluation (only where those files are) check the official splits and counts, and that
+every test image of the official evaluation is in the test split with its ground-truth class."""
 from __future__ import annotations
 
 import os
 
 import pandas as pd
 import pytest
-from official_fixtures import DOG_EXTRA, FOCI_DIR, FOCI_FILES, NAMES, OFFICIAL, foci, foci_images, make, pack
+from official_fixtures import (DOG_EXTRA, FLOWERS_BY_LABEL, FOCI_DIR, FOCI_FILES, NAMES, OFFICIAL, SAMPLES, foci,
+                               foci_images, make, needs_foci, pack)
+from PIL import Image
+from scipy.io import loadmat
 
 from fgvr import datasets
 from fgvr.datasets import cub200, dogs120, foci as foci_lib, official
 from fgvr.datasets.manifest import read_classes, read_manifest
 from fgvr.io import FgvrError
 
-pytestmark = pytest.mark.skipif(not FOCI_DIR.is_dir(), reason=f"FOCI option files not found in {FOCI_DIR}")
+FULL = [pytest.param(name, marks=needs_foci(name)) for name in NAMES]
 
 # how the FOCI files spell a class, from our classes.csv row
 FOCI_NAME = {
@@ -43,7 +49,7 @@ def full(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FULL)
 def test_official_splits_and_counts(full, name):
     manifest, classes = full(name)
     assert datasets.splits(name, {}) == list(OFFICIAL[name])
@@ -55,7 +61,7 @@ def test_official_splits_and_counts(full, name):
     assert all(os.path.isfile(p) for p in manifest["path"].sample(50, random_state=0))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FULL)
 def test_test_split_is_the_official_evaluation(full, name):
     """Every FOCI image is in our test split, with the FOCI ground truth as its class."""
     manifest, classes = full(name)
@@ -76,22 +82,23 @@ def test_test_split_is_the_official_evaluation(full, name):
         assert len(options) == len(test)
 
 
+@needs_foci("dogs120")
 def test_foci_duplicate_is_read_once_with_a_warning(caplog):
     options = foci_lib.read_options(FOCI_DIR / FOCI_FILES["dogs120"])
     assert options["image"].is_unique
     assert "n02085620-Chihuahua/n02085620_1235.jpg is listed twice" in caplog.text
 
 
-def test_cars_train_and_test_images_share_names_but_not_ids(full):
-    manifest, _ = full("cars196")
+def test_cars_train_and_test_images_share_names_but_not_ids(small):
+    manifest = small("cars196")[3]
     train, test = (manifest[manifest["split"] == s] for s in ("train", "test"))
     names = [{os.path.basename(p) for p in split["path"]} for split in (train, test)]
-    assert len(names[0] & names[1]) > 8000  # 00001.jpg ... in both folders
+    assert names[0] & names[1] == {f"{k:05d}.jpg" for k in range(1, 7)}  # 00001.jpg ... in both folders
     assert train["image_id"].str.startswith("train_").all() and test["image_id"].str.startswith("test_").all()
     assert train["path"].str.contains("/cars_train/").all() and test["path"].str.contains("/cars_test/").all()
-    # test labels come from cars_test_annos_withlabels.mat: the FOCI ground truth of test image 00001
-    first = foci_images(foci("cars196"))["00001.jpg"]
-    assert test.set_index("image_id").loc["test_00001", "class_name"] == first
+    # test labels come from cars_test_annos_withlabels.mat, names from cars_meta.mat (sorted there)
+    assert test.set_index("image_id").loc["test_00001", "class_name"] == "Suzuki Aerio Sedan 2007"
+    assert test.set_index("image_id").loc["test_00003", "label"] == 0  # "AM General Hummer SUV 2000"
 
 
 @pytest.mark.parametrize("name, raw, clean", [
@@ -117,7 +124,7 @@ def test_clean_class_names(name, raw, clean):
     assert datasets.get_loader(name, {}).clean_name(raw) == clean
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FULL)
 def test_class_names_are_clean_and_raw_names_kept(full, name):
     _, classes = full(name)
     assert classes["class_name"].is_unique
@@ -126,18 +133,70 @@ def test_class_names_are_clean_and_raw_names_kept(full, name):
     assert classes["raw_name"].is_unique
 
 
-def test_flower_names_ship_with_the_code():
+# ------------------------------------------------------------------------------ names
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_image_gets_the_name_its_official_metadata_gives(small, name):
+    """The class of every sample test image, as the official files write it (CUB's class folder and
+    classes.txt, Cars' cars_meta.mat, Dogs' folder, Pets' file name, Aircraft's variants.txt;
+    Flowers' label number, named from the fixture's own label-ordered list)."""
+    manifest, classes = small(name)[3:]
+    expected = foci_images(SAMPLES[name])
+    matched = foci_lib.attach(manifest, pd.DataFrame({"image": list(expected), "groundtruth": list(expected.values())}))
+    spelled = {row["label"]: FOCI_NAME[name](row) for _, row in classes.iterrows()}
+    assert [spelled[label] for label in matched["label"]] == list(expected.values())
+    assert (manifest["split"] == "test").sum() == len(expected)
+    assert classes["class_name"].is_unique and not classes["class_name"].str.contains("_").any()
+
+
+# label -> name, from the label-ordered list every Flowers-102 classifier uses (torchvision, CLIP)
+FLOWER_PAIRS = {1: "pink primrose", 2: "hard-leaved pocket orchid", 16: "globe flower", 17: "purple coneflower",
+                18: "peruvian lily", 19: "balloon flower", 20: "giant white arum lily", 21: "fire lily",
+                22: "pincushion flower", 93: "air plant", 101: "trumpet creeper", 102: "blackberry lily"}
+
+
+def test_flower_labels_carry_their_names(small):
     from fgvr.datasets import flowers102
 
-    assert flowers102.NAMES == list(foci("flowers102"))  # the standard order: class 1 first
-    assert len(flowers102.NAMES) == 102
+    root, _, _, manifest, classes = small("flowers102")
+    assert len(classes) == 102 and classes["raw_name"].is_unique
+    by_label = classes.set_index("label")
+    for label, name in FLOWER_PAIRS.items():
+        assert by_label.loc[label - 1, "raw_name"] == name, label
+    # each image's class is the name of the number imagelabels.mat gives it (1-based)
+    numbers = loadmat(root / "imagelabels.mat", squeeze_me=True)["labels"]
+    for _, row in manifest[manifest["split"] == "test"].iterrows():
+        label = int(numbers[int(row["image_id"].removeprefix("image_")) - 1])
+        assert row["class_name"] == flowers102.clean_name(FLOWER_PAIRS[label]), row["image_id"]
+    assert set(manifest.loc[manifest["split"] == "test", "class_name"]) >= {"Purple Coneflower", "Fire Lily"}
+    assert FLOWERS_BY_LABEL == classes["raw_name"].tolist()
+
+
+@needs_foci("flowers102")
+def test_flower_names_are_the_foci_names():
+    """The FOCI file keys the same 102 names (its key order is not the label order)."""
+    from fgvr.datasets import flowers102
+
+    keys = list(foci("flowers102"))
+    assert sorted(flowers102.NAMES) == sorted(keys)
+    assert keys.index("fire lily") == 16 and flowers102.NAMES.index("fire lily") == 20
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_manifest_has_each_images_size(small, name):
+    manifest = small(name)[3]
+    assert manifest["width"].dtype.kind == "i" and manifest["height"].dtype.kind == "i"
+    for _, row in manifest.iterrows():
+        with Image.open(row["path"]) as im:
+            assert (row["width"], row["height"]) == im.size, row["path"]
+    assert manifest[["width", "height"]].drop_duplicates().shape[0] > 1  # the fixture's sizes vary
 
 
 # ------------------------------------------------------------------------------ archive mode
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    """name -> (root, archive folder, manifest from root) for a 3-class fixture."""
+    """name -> (root, archive folder, its files, manifest, classes from root) for the sample fixture."""
     cache = {}
 
     def get(name):
@@ -146,7 +205,8 @@ def small(tmp_path_factory):
             root = make(name, base / "official")
             files = pack(name, root, base / "archive")
             datasets.prepare(name, {"root": str(root)}, base / "out", resources=base / "unused", progress=False)
-            cache[name] = (root, base / "archive", files, read_manifest(base / "out" / "manifest.csv"))
+            cache[name] = (root, base / "archive", files, read_manifest(base / "out" / "manifest.csv"),
+                           read_classes(base / "out" / "classes.csv"))
         return cache[name]
 
     return get
@@ -154,12 +214,12 @@ def small(tmp_path_factory):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_archive_gives_the_same_data_set_as_root(small, name, tmp_path, monkeypatch):
-    root, archive, files, from_root = small(name)
+    root, archive, files, from_root, _ = small(name)
     assert files == sorted(datasets.get_loader(name, {}).FILES)  # the official file names
     monkeypatch.chdir(tmp_path)
     datasets.prepare(name, {"archive": str(archive)}, "out", progress=False)
     manifest = read_manifest("out/manifest.csv")
-    cols = ["image_id", "label", "class_name", "split"]
+    cols = ["image_id", "label", "class_name", "split", "width", "height"]
     pd.testing.assert_frame_equal(manifest[cols], from_root[cols])
     # paths are relative to the working directory, inside the extraction; nothing copied from root
     assert manifest["path"].str.startswith(f"resources/datasets/{name}/").all()
@@ -171,7 +231,7 @@ def test_archive_gives_the_same_data_set_as_root(small, name, tmp_path, monkeypa
 
 
 def test_extraction_happens_once(small, tmp_path, monkeypatch):
-    _, archive, _, _ = small("pets37")
+    archive = small("pets37")[1]
     monkeypatch.chdir(tmp_path)
     datasets.prepare("pets37", {"archive": str(archive)}, "out", progress=False)
     marker = tmp_path / "resources/datasets/pets37/.fgvr-complete.json"
@@ -244,7 +304,7 @@ def test_missing_root_and_archive_files_are_named(tmp_path):
 
 @pytest.mark.parametrize("name", ["cub200", "aircraft100"])
 def test_truncated_archive_is_refused_and_leaves_nothing(small, name, tmp_path):
-    _, archive, files, _ = small(name)
+    _, archive, files = small(name)[:3]
     broken = tmp_path / "broken"
     broken.mkdir()
     data = (archive / files[0]).read_bytes()

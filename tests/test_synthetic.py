@@ -33,7 +33,8 @@ def test_manifest_contract(small_dataset):
     classes = read_classes(small_dataset / "classes.csv")
     per_class = SMALL["images_per_class"]
     n_test = round(per_class * SMALL["test_fraction"])
-    assert list(manifest.columns) == ["image_id", "path", "label", "class_name", "split"]
+    assert list(manifest.columns) == ["image_id", "path", "label", "class_name", "split", "width", "height"]
+    assert (manifest["width"] == SMALL["image_size"]).all() and (manifest["height"] == SMALL["image_size"]).all()
     assert (manifest["split"] == "test").sum() == SMALL["classes"] * n_test
     assert (manifest["split"] == "train").sum() == SMALL["classes"] * (per_class - n_test)
     assert sorted(classes["label"]) == list(range(SMALL["classes"]))

@@ -2,9 +2,11 @@
 
 Official files: 102flowers.tgz (jpg/image_00001.jpg ... image_08189.jpg), imagelabels.mat
 (``labels``: class 1..102 of image i) and setid.mat (``trnid``, ``valid``, ``tstid``: image
-numbers). The official files carry no class names: NAMES below is the standard list (class 1
-first) that torchvision, CLIP and the FOCI evaluation use; ``raw_name`` keeps it as written
-there (lower case), ``class_name`` capitalises it ("Pink Primrose", "Bird of Paradise").
+numbers). The official files carry no class names: NAMES below is the label-ordered list (class
+1 first) that torchvision and CLIP use, spelled as the FOCI evaluation spells it (93 "air plant",
+CLIP's "ball moss"). The FOCI option file keys the same names in another order (fire lily 17th,
+though it is class 21): never read the label order from it. ``raw_name`` keeps the name as
+written (lower case), ``class_name`` capitalises it ("Pink Primrose", "Bird of Paradise").
 """
 from __future__ import annotations
 
@@ -36,8 +38,8 @@ SET_KEYS = {"train": "trnid", "val": "valid", "test": "tstid"}
 NAMES = [
     "pink primrose", "hard-leaved pocket orchid", "canterbury bells", "sweet pea", "english marigold",
     "tiger lily", "moon orchid", "bird of paradise", "monkshood", "globe thistle", "snapdragon", "colt's foot",
-    "king protea", "spear thistle", "yellow iris", "globe flower", "fire lily", "purple coneflower",
-    "peruvian lily", "balloon flower", "giant white arum lily", "pincushion flower", "fritillary", "red ginger",
+    "king protea", "spear thistle", "yellow iris", "globe flower", "purple coneflower", "peruvian lily",
+    "balloon flower", "giant white arum lily", "fire lily", "pincushion flower", "fritillary", "red ginger",
     "grape hyacinth", "corn poppy", "prince of wales feathers", "stemless gentian", "artichoke", "sweet william",
     "carnation", "garden phlox", "love in the mist", "mexican aster", "alpine sea holly", "ruby-lipped cattleya",
     "cape flower", "great masterwort", "siam tulip", "lenten rose", "barbeton daisy", "daffodil", "sword lily",

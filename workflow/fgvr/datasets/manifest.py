@@ -1,6 +1,8 @@
 """The data contract every loader writes and every later stage reads (DESIGN.md).
 
-manifest.csv      image_id,path,label,class_name,split
+manifest.csv      image_id,path,label,class_name,split,width,height
+                  (width, height: the image's size in pixels, read once here so later
+                  stages can plan batches without opening every image)
 classes.csv       label,class_name,raw_name,description   (description may be empty)
 descriptions.csv  image_id,description                   (per-image; may hold no rows)
 """
@@ -12,7 +14,8 @@ import pandas as pd
 
 from ..io import FgvrError, write_csv
 
-MANIFEST_COLUMNS = ["image_id", "path", "label", "class_name", "split"]
+MANIFEST_COLUMNS = ["image_id", "path", "label", "class_name", "split", "width", "height"]
+SIZE_COLUMNS = ("width", "height")
 CLASSES_COLUMNS = ["label", "class_name", "raw_name", "description"]
 DESCRIPTION_COLUMNS = ["image_id", "description"]
 SPLITS = ("train", "val", "test")
@@ -41,6 +44,7 @@ def check_tables(manifest: pd.DataFrame, classes: pd.DataFrame, descriptions: pd
     bad_split = sorted(set(manifest["split"]) - set(SPLITS))
     if bad_split:
         raise FgvrError(f"{source}: unknown split(s) {bad_split}; expected {list(SPLITS)}")
+    _check_sizes(manifest, source)
     dup = manifest["image_id"][manifest["image_id"].duplicated()]
     if len(dup):
         raise FgvrError(f"{source}: image_id {dup.iloc[0]!r} appears twice")
@@ -55,15 +59,30 @@ def check_tables(manifest: pd.DataFrame, classes: pd.DataFrame, descriptions: pd
         raise FgvrError(f"{source}: descriptions name unknown image(s), e.g. {sorted(orphans)[0]!r}")
 
 
+def _check_sizes(manifest: pd.DataFrame, source) -> None:
+    """width and height are whole, positive pixel counts on every row."""
+    for col in SIZE_COLUMNS:
+        values = pd.to_numeric(manifest[col], errors="coerce")
+        bad = values.isna() | (values <= 0) | (values != values.round())
+        if bad.any():
+            row = manifest[bad].iloc[0]
+            value = row[col].item() if hasattr(row[col], "item") else row[col]  # numpy scalar -> plain
+            raise FgvrError(f"{source}: image {row['image_id']!r} has {col} {value!r}; expected a positive "
+                            "whole number of pixels")
+
+
 def read_manifest(path: str | Path, split: str | None = None) -> pd.DataFrame:
-    """Read manifest.csv (optionally one split), checking its columns."""
+    """Read manifest.csv (optionally one split), checking its columns; width and height are ints."""
     path = Path(path)
     if not path.exists():
         raise FgvrError(f"{path}: manifest not found")
     frame = pd.read_csv(path, dtype={"image_id": str, "path": str, "class_name": str, "split": str})
     missing = [c for c in MANIFEST_COLUMNS if c not in frame]
     if missing:
-        raise FgvrError(f"{path}: missing columns {missing}; expected {MANIFEST_COLUMNS}")
+        raise FgvrError(f"{path}: missing columns {missing}; expected {MANIFEST_COLUMNS} (a manifest from an "
+                        "older version: rerun prepare_dataset)")
+    _check_sizes(frame, path)
+    frame = frame.astype({col: "int64" for col in SIZE_COLUMNS})
     if split is not None:
         frame = frame[frame["split"] == split].reset_index(drop=True)
         if frame.empty:

@@ -178,20 +178,23 @@ def numbered_class_table(raw_of: dict[int, str], clean, where: str) -> pd.DataFr
 
 # ---------------------------------------------------------------- images, counts, writing
 
-def check_images(rows: list[Row], progress: bool = True) -> None:
-    """Every listed image exists and opens as an image (its header is read, not decoded)."""
+def check_images(rows: list[Row], progress: bool = True) -> list[tuple[int, int]]:
+    """Every listed image exists and opens as an image (its header is read, not decoded);
+    returns each one's (width, height), in the order of ``rows``."""
     from PIL import Image, UnidentifiedImageError
     from tqdm.auto import tqdm
 
     for row in rows:
         if not os.path.isfile(row.path):
             raise FgvrError(f"{row.source} names the image {row.path}, which does not exist")
+    sizes = []
     for row in tqdm(rows, desc="check images", unit=" images", disable=not progress, mininterval=1):
         try:
             with Image.open(row.path) as im:
-                im.size  # noqa: B018  (the header is parsed on open)
+                sizes.append(im.size)  # the header is parsed on open; no decoding
         except (OSError, UnidentifiedImageError, ValueError) as err:
             raise FgvrError(f"image {row.path}: cannot be read ({err}); listed in {row.source}") from err
+    return sizes
 
 
 def finish(module, rows: list[Row], classes: pd.DataFrame, out_dir, progress: bool = True) -> pd.DataFrame:
@@ -205,11 +208,12 @@ def finish(module, rows: list[Row], classes: pd.DataFrame, out_dir, progress: bo
     for row in rows:
         if row.label not in labels:
             raise FgvrError(f"{row.source}: class {row.label + 1} is not one of the {len(labels)} classes")
-    check_images(rows, progress)
+    sizes = check_images(rows, progress)
     names = dict(zip(classes["label"], classes["class_name"]))
     manifest = pd.DataFrame({"image_id": [r.image_id for r in rows], "path": [str(r.path) for r in rows],
                              "label": [r.label for r in rows], "class_name": [names[r.label] for r in rows],
-                             "split": [r.split for r in rows]})
+                             "split": [r.split for r in rows], "width": [w for w, _ in sizes],
+                             "height": [h for _, h in sizes]})
     counts = manifest["split"].value_counts().to_dict()
     for split, official in module.COUNTS.items():
         if counts.get(split, 0) != official:

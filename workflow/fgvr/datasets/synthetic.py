@@ -179,7 +179,8 @@ def prepare(options: dict, out_dir: str | Path, progress: bool = True, **_contex
         path.parent.mkdir(parents=True, exist_ok=True)
         image.save(path)
         rows.append({"image_id": image_id, "path": str(path), "label": label,
-                     "class_name": classes[label]["class_name"], "split": split})
+                     "class_name": classes[label]["class_name"], "split": split,
+                     "width": image.width, "height": image.height})
         template = IMAGE_TEMPLATES[int(image_rng.integers(len(IMAGE_TEMPLATES)))]
         descriptions.append({"image_id": image_id, "description": template.format(attrs=attribute_phrase(combo), **nuisance)})
     write_dataset(out_dir, pd.DataFrame(rows), pd.DataFrame(classes), pd.DataFrame(descriptions))
