@@ -118,10 +118,11 @@ def test_batches_group_shapes_and_rows_keep_manifest_order(adapters, tmp_path):
     for i, (w, h) in enumerate(sizes):
         paths.append(str(tmp_path / f"{i}.png"))
         Image.new("RGB", (w, h), (30 * i, 100, 50)).save(paths[-1])
-    batches = plan_batches(paths, 3, group_by_shape=True)
+    batches = plan_batches(np.array(sizes), 3, group_by_shape=True)
     assert [sorted(b.tolist()) for b in batches] == [[0, 2, 4], [1, 3, 5]]
-    assert [b.tolist() for b in plan_batches(paths, 3, group_by_shape=False)] == [[0, 1, 2], [3, 4, 5]]
-    manifest = pd.DataFrame({"image_id": [f"i{i}" for i in range(6)], "path": paths, "label": [0, 1] * 3})
+    assert [b.tolist() for b in plan_batches(np.array(sizes), 3, group_by_shape=False)] == [[0, 1, 2], [3, 4, 5]]
+    manifest = pd.DataFrame({"image_id": [f"i{i}" for i in range(6)], "path": paths, "label": [0, 1] * 3,
+                             "width": [w for w, _ in sizes], "height": [h for _, h in sizes]})
     grouped, plain = (read_store(extract_split(adapters["vlm"], manifest, tmp_path / f"{g}.h5", "demo",
                                                batch_size=3, group_by_shape=g, progress=False)) for g in (True, False))
     np.testing.assert_allclose(grouped.groups["objects"]["embed"], plain.groups["objects"]["embed"], atol=1e-5)
@@ -168,3 +169,61 @@ def test_partial_from_other_weights_is_not_resumed(small_dataset, dataset_texts,
     resumed = read_store(run(rebuilt, small_dataset, tmp_path / "out.h5"))
     fresh = read_store(run(rebuilt, small_dataset, tmp_path / "fresh.h5"))
     np.testing.assert_array_equal(resumed.groups["objects"]["embed"], fresh.groups["objects"]["embed"])
+
+
+def test_batches_are_planned_from_the_manifest_sizes_not_image_headers(adapters, small_dataset, tmp_path, monkeypatch):
+    """Shapes come from the manifest's width,height (read once at prepare): extraction opens
+    each image once, to decode it, and groups batches by what the manifest says."""
+    import fgvr.extract as extract
+
+    manifest = read_manifest(small_dataset / "manifest.csv", "train")
+    manifest["width"] = [32, 48] * (len(manifest) // 2)  # claimed shapes: alternate rows differ
+    opened, real_open = [], extract.Image.open
+
+    def counting_open(path, *args, **kw):
+        opened.append(str(path))
+        return real_open(path, *args, **kw)
+
+    monkeypatch.setattr(extract.Image, "open", counting_open)
+    planned, real_plan = [], extract.plan_batches
+    monkeypatch.setattr(extract, "plan_batches", lambda *a, **k: planned.append(real_plan(*a, **k)) or planned[-1])
+    extract_split(adapters["vlm"], manifest, tmp_path / "x.h5", "demo", batch_size=4, progress=False)
+    assert sorted(opened) == sorted(manifest["path"])  # once each: no header pass
+    widths = manifest["width"].to_numpy()
+    order = np.concatenate(planned[0])
+    assert sorted(order) == list(range(len(manifest)))
+    assert (np.diff(widths[order]) >= 0).all() and widths[order[0]] != widths[order[-1]]  # grouped by them
+    with pytest.raises(FgvrError, match="lacks \\['width', 'height'\\]"):
+        extract_split(adapters["vlm"], manifest.drop(columns=["width", "height"]), tmp_path / "y.h5", "demo",
+                      progress=False)
+    assert not (tmp_path / "y.h5").exists()
+
+
+def test_weights_load_once_the_workers_run_and_timings_are_reported(demo_checkpoints, adapters, small_dataset,
+                                                                   tmp_path, monkeypatch):
+    """An adapter without weights gets them after the preprocessing workers have forked (they
+    work while the weights load), and gives the same file as a loaded one."""
+    import multiprocessing
+
+    from fgvr.models import load_adapter
+    from fgvr.models.base import Adapter
+
+    lazy = load_adapter(demo_checkpoints["mllm"], "mllm", weights=False)
+    assert lazy.model is None and lazy.is_demo and lazy.architecture == "Idefics2ForConditionalGeneration"
+    workers_at_load = []
+    original = Adapter.load_weights
+
+    def recording(self):
+        if self.model is None:
+            workers_at_load.append(len(multiprocessing.active_children()))
+        return original(self)
+
+    monkeypatch.setattr(Adapter, "load_weights", recording)
+    stats = {}
+    late = read_store(run(lazy, small_dataset, tmp_path / "lazy.h5", num_workers=2, stats=stats))
+    assert workers_at_load == [2] and lazy.model is not None
+    loaded = read_store(run(adapters["mllm"], small_dataset, tmp_path / "loaded.h5"))
+    for key in loaded.groups["objects"]:
+        np.testing.assert_allclose(late.groups["objects"][key], loaded.groups["objects"][key], atol=1e-5)
+    assert late.attrs["architecture"] == loaded.attrs["architecture"] and late.attrs["demo"]
+    assert stats["images"] == len(late.ids) and stats["first_batch_wait_s"] >= 0 and stats["steady_img_s"] > 0

@@ -27,8 +27,11 @@ def adapter_class(path: str | Path) -> type:
 
 
 def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto", device: str = "auto",
-                 trust_remote_code: bool = False):
-    """Load a checkpoint folder through from_pretrained and wrap it in its family's adapter."""
+                 trust_remote_code: bool = False, weights: bool = True):
+    """Wrap a checkpoint folder in its family's adapter: image processor and tokenizer now, the
+    weights through from_pretrained now or, with ``weights=False``, on ``adapter.load_weights()``
+    (extraction starts its preprocessing workers first, so they fork from a small process and
+    work while the weights load)."""
     import transformers
 
     from .base import pick_device, pick_dtype
@@ -37,15 +40,23 @@ def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto",
     if kind is not None and cls.kind != kind:
         raise FgvrError(f"{path}: is a {cls.kind} ({cls.__name__}) but the config says kind: {kind}")
     dev = pick_device(device)
-    torch_dtype = pick_dtype(dtype, dev)
-    auto = getattr(transformers, cls.auto_class)
-    model = auto.from_pretrained(path, dtype=torch_dtype, attn_implementation=attention_implementation(dev, torch_dtype),
-                                 trust_remote_code=trust_remote_code).to(dev).eval()
     # image processor and tokenizer, not AutoProcessor: a processor may also want a video
     # processor (torchvision) that extraction never uses
     image_processor = transformers.AutoImageProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
     tokenizer = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    return cls(path, model, image_processor, tokenizer, dev, torch_dtype)
+    adapter = cls(path, None, image_processor, tokenizer, dev, pick_dtype(dtype, dev))
+    adapter.trust_remote_code = trust_remote_code
+    return adapter.load_weights() if weights else adapter
+
+
+def load_model(adapter):
+    """The adapter's checkpoint through its family's Auto class, on its device, in eval mode."""
+    import transformers
+
+    auto = getattr(transformers, adapter.auto_class)
+    return auto.from_pretrained(adapter.path, dtype=adapter.dtype,
+                                attn_implementation=attention_implementation(adapter.device, adapter.dtype),
+                                trust_remote_code=adapter.trust_remote_code).to(adapter.device).eval()
 
 
 def attention_implementation(device, dtype) -> str:

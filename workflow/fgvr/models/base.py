@@ -47,14 +47,40 @@ class Adapter:
     text_keys: tuple[str, ...] = ()
     auto_class = "AutoModel"
 
+    trust_remote_code = False
+    deferred_readback = False  # set by extraction's pipeline: see _out
+
     def __init__(self, path: str | Path, model, image_processor, tokenizer, device: torch.device, dtype: torch.dtype):
         self.path, self.model = Path(path), model
         self.image_processor, self.tokenizer = image_processor, tokenizer
         self.device, self.dtype = device, dtype
 
+    def load_weights(self) -> "Adapter":
+        """Load the weights if they are not loaded yet (see fgvr.models.load_adapter)."""
+        if self.model is None:
+            from . import load_model
+
+            self.model = load_model(self)
+        return self
+
+    def checkpoint_config(self) -> dict:
+        """config.json of the checkpoint folder (empty for a model built in memory)."""
+        import json
+
+        config = self.path / "config.json"
+        return json.loads(config.read_text()) if config.is_file() else {}
+
+    @property
+    def architecture(self) -> str:
+        if self.model is not None:
+            return type(self.model).__name__
+        return (self.checkpoint_config().get("architectures") or [""])[0]
+
     @property
     def is_demo(self) -> bool:
-        return bool(getattr(self.model.config, "fgvr_demo", False))
+        if self.model is not None:
+            return bool(getattr(self.model.config, "fgvr_demo", False))
+        return bool(self.checkpoint_config().get("fgvr_demo", False))
 
     def preprocess(self, images: list) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -82,9 +108,20 @@ class Adapter:
             return tensor.to(self.device, self.dtype, non_blocking=True)
         return tensor.to(self.device, non_blocking=True)
 
-    @staticmethod
-    def _out(features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.detach().float().cpu() for k, v in features.items()}
+    def _out(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Float32 CPU copies. Under ``deferred_readback`` on a GPU the copies are only queued
+        (into pinned memory) and the caller waits on ``readback_event()`` before reading them:
+        extraction queues the next batch first, so the GPU never idles while rows are written."""
+        queued = self.deferred_readback and self.device.type == "cuda"
+        return {k: v.detach().float().to("cpu", non_blocking=queued) for k, v in features.items()}
+
+    def readback_event(self):
+        """A CUDA event after everything queued so far (None on the CPU: nothing is queued)."""
+        if self.device.type != "cuda":
+            return None
+        event = torch.cuda.Event()
+        event.record()
+        return event
 
 
 @dataclass
