@@ -190,6 +190,58 @@ class MLLMAdapter(Adapter):
         return self._out({"llm.last": last_valid(hidden, mask), "llm.mean": masked_mean(hidden, pool)})
 
 
+    # ---- chat: the checkpoint's own processor and chat template, left padding, greedy
+
+    @property
+    def processor(self):
+        """The checkpoint's full processor (AutoProcessor), loaded on first use, padding left."""
+        if getattr(self, "_processor", None) is None:
+            from transformers import AutoProcessor
+
+            from ..io import FgvrError
+
+            try:
+                processor = AutoProcessor.from_pretrained(self.path, trust_remote_code=self.trust_remote_code)
+            except (OSError, ValueError, ImportError) as err:
+                raise FgvrError(f"{self.path}: its processor cannot be loaded for chat prompts ({err})") from err
+            if not getattr(processor, "chat_template", None):
+                raise FgvrError(f"{self.path}: the checkpoint has no chat template; generation and multiple-choice "
+                                "prompts need one (chat_template.jinja in the checkpoint folder)")
+            processor.tokenizer.padding_side = "left"
+            self._processor = processor
+        return self._processor
+
+    def chat_texts(self, prompts: list[str], image: bool) -> list[str]:
+        """Each prompt as the user turn of the model's chat template (the image first), ready for
+        the assistant's answer."""
+        content = [{"type": "image"}] if image else []
+        return [self.processor.apply_chat_template([{"role": "user", "content": content + [{"type": "text", "text": p}]}],
+                                                   add_generation_prompt=True, tokenize=False) for p in prompts]
+
+    def chat_inputs(self, prompts: list[str], images: list | None) -> dict:
+        """Processor outputs for prompt i about image i (or text only), left-padded, on the device."""
+        texts = self.chat_texts(prompts, images is not None)
+        kwargs = dict(text=texts, padding=True, return_tensors="pt", add_special_tokens=False)
+        if images is not None:
+            kwargs.update(images=self.chat_images(images), **self.chat_image_kwargs)
+        inputs = self.processor(**kwargs)
+        return {k: self.to_device(v) for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+
+    chat_image_kwargs: dict = {}
+
+    def chat_images(self, images: list) -> list:
+        return images
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[str], images: list | None = None, max_new_tokens: int = 24) -> list[str]:
+        """Greedy answers, one per prompt (about the matching image, if images are given)."""
+        inputs = self.chat_inputs(prompts, images)
+        tok = self.processor.tokenizer
+        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                  pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+        return [t.strip() for t in tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)]
+
+
 def append_eos(tokens: torch.Tensor, mask: torch.Tensor, eos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Put ``eos`` (D,) right after each row's last valid token; returns embeddings and mask."""
     b, t, d = tokens.shape

@@ -19,6 +19,19 @@ LLM = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_atten
 VIT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2)
 
 
+# The chat templates the real checkpoints ship (Idefics2-8B's processor_config.json; Idefics3
+# prefixes <|begin_of_text|>; LLaVA-1.5's "USER: <image>\n... ASSISTANT:"), so demo models are
+# prompted exactly as real ones are.
+IDEFICS2_CHAT = ("{% for message in messages %}{{message['role'].capitalize()}}{% if message['content'][0]['type'] == "
+                 "'image' %}{{':'}}{% else %}{{': '}}{% endif %}{% for line in message['content'] %}{% if line['type'] =="
+                 " 'text' %}{{line['text']}}{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}"
+                 "<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}")
+LLAVA_CHAT = ("{% for message in messages %}{{ message['role'].upper() + ': ' }}{% for c in message['content'] %}"
+              "{% if c['type'] == 'image' %}{{ '<image>\n' }}{% endif %}{% endfor %}{% for c in message['content'] %}"
+              "{% if c['type'] == 'text' %}{{ c['text'] + ' ' }}{% endif %}{% endfor %}{% endfor %}"
+              "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}")
+
+
 def _ids(tok) -> dict:
     return dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
                 eos_token_id=tok.eos_token_id)
@@ -32,7 +45,7 @@ def _save(out: Path, model_class, config, image_processor, tokenizer, seed: int)
         model = model_class(config)
     model.config.fgvr_demo = True
     model.save_pretrained(out)
-    image_processor.save_pretrained(out)
+    image_processor.save_pretrained(out)  # a processor (MLLMs) saves its image processor and tokenizer too
     tokenizer.save_pretrained(out)
 
 
@@ -41,7 +54,8 @@ def _patch(size: int) -> int:
 
 
 def idefics2(out, texts, size, seed):
-    from transformers import Idefics2Config, Idefics2ForConditionalGeneration, Idefics2ImageProcessorPil
+    from transformers import (Idefics2Config, Idefics2ForConditionalGeneration, Idefics2ImageProcessorPil,
+                              Idefics2Processor)
 
     tok = train_tokenizer(texts, "<s> $A", extra_special=["<fake_token_around_image>", "<image>", "<end_of_utterance>"])
     config = Idefics2Config(
@@ -51,8 +65,9 @@ def idefics2(out, texts, size, seed):
         text_config=dict(LLM, model_type="mistral", **_ids(tok)),
         image_token_id=tok.convert_tokens_to_ids("<image>"), pad_token_id=tok.pad_token_id)
     # longest edge 2x: non-square images keep their shape and get padded, as with the real processor
-    processor = Idefics2ImageProcessorPil(size={"shortest_edge": size, "longest_edge": 2 * size},
-                                          do_image_splitting=False)
+    images = Idefics2ImageProcessorPil(size={"shortest_edge": size, "longest_edge": 2 * size}, do_image_splitting=False)
+    processor = Idefics2Processor(images, tok, image_seq_len=config.perceiver_config.resampler_n_latents,
+                                  chat_template=IDEFICS2_CHAT)
     _save(out, Idefics2ForConditionalGeneration, config, processor, tok, seed)
 
 
@@ -68,6 +83,10 @@ def _idefics3_like(out, texts, size, seed, smol: bool):
         image_token_id=tok.convert_tokens_to_ids("<image>"))
     processor = getattr(tf, f"{prefix}ImageProcessorPil")(size={"longest_edge": size},
                                                           max_image_size={"longest_edge": size}, do_image_splitting=False)
+    if not smol:  # SmolVLM's processor also wants a video processor (torchvision): image processor only
+        seq = (size // _patch(size)) ** 2 // config.scale_factor ** 2
+        processor = tf.Idefics3Processor(processor, tok, image_seq_len=seq,
+                                         chat_template="<|begin_of_text|>" + IDEFICS2_CHAT)
     _save(out, getattr(tf, f"{prefix}ForConditionalGeneration"), config, processor, tok, seed)
 
 
@@ -89,8 +108,11 @@ def _llava_like(out, texts, size, seed, next_: bool):
         vision_config=dict(VIT, model_type="clip_vision_model", image_size=size, patch_size=_patch(size)),
         text_config=dict(LLM, model_type="llama", **_ids(tok)), image_token_index=tok.convert_tokens_to_ids("<image>"),
         image_seq_length=(size // _patch(size)) ** 2, vision_feature_layer=-2, **extra)
-    processor = getattr(tf, f"{prefix}ImageProcessorPil")(size={"shortest_edge": size},
-                                                          crop_size={"height": size, "width": size}, **extra)
+    images = getattr(tf, f"{prefix}ImageProcessorPil")(size={"shortest_edge": size},
+                                                       crop_size={"height": size, "width": size}, **extra)
+    processor = getattr(tf, f"{prefix}Processor")(images, tok, patch_size=_patch(size), chat_template=LLAVA_CHAT,
+                                                  vision_feature_select_strategy=config.vision_feature_select_strategy,
+                                                  num_additional_image_tokens=1)
     _save(out, getattr(tf, f"{prefix}ForConditionalGeneration"), config, processor, tok, seed)
 
 

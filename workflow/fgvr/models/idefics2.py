@@ -15,6 +15,11 @@ from .base import MLLMAdapter, Visual
 
 
 class Idefics2Adapter(MLLMAdapter):
+    chat_image_kwargs = {"do_image_splitting": False}  # 64 visual tokens per image, as in the paper
+
+    def chat_images(self, images):
+        return [[im] for im in images]  # one image per prompt
+
     @property
     def language_model(self):
         return self.core.text_model
