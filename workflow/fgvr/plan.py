@@ -68,9 +68,9 @@ def splits(config: dict, dataset: str) -> list[str]:
 
 
 def analysed_splits(config: dict, dataset: str) -> list[str]:
-    """The splits some analysis reads: train and test (probes), and the t-SNE split. A
-    validation split is extracted only when asked for (its path as a target)."""
-    used = {"train", "test", config["analysis"]["tsne"]["split"]}
+    """The splits some analysis reads: train, val where the data set has one (the probe chooses
+    C on it) and test (probes), and the t-SNE split."""
+    used = {"train", "val", "test", config["analysis"]["tsne"]["split"]}
     return [s for s in splits(config, dataset) if s in used]
 
 
