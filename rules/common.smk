@@ -22,18 +22,41 @@ def dataset_options(wildcards):
     return fgvr_datasets.content_options(config["datasets"][wildcards.dataset])
 
 
-# ---- data sets: which official files a config entry needs downloaded (fgvr.datasets decides)
+# ---- data sets: what a config entry downloads, unpacks and reads (fgvr.datasets decides)
 
 
-def dataset_downloads(wildcards):
-    """The download outputs that prepare_dataset waits for: none when `archive` or `root` is given."""
-    name = wildcards.dataset
-    return [f"resources/downloads/{name}/{f}" for f in fgvr_datasets.downloads(name, config["datasets"][name])]
+def dataset_entry(wildcards):
+    return wildcards.dataset, config["datasets"][wildcards.dataset]
+
+
+def dataset_archives(wildcards):
+    """The official files unpack_dataset extracts: the downloads (resources/downloads/{name}/,
+    made by download_dataset) or those in `archive`."""
+    return [str(p) for p in fgvr_datasets.unpack_sources(*dataset_entry(wildcards))]
+
+
+def dataset_folder(wildcards):
+    """The folder prepare_dataset reads: the unpacked official files, or `root` (none: synthetic)."""
+    name, options = dataset_entry(wildcards)
+    if fgvr_datasets.unpack_sources(name, options):
+        return f"resources/datasets/{name}"
+    return options.get("root", [])
+
+
+def dataset_metadata(wildcards):
+    """With `root`: the official metadata files (labels, splits, class lists), not the images."""
+    return [str(p) for p in fgvr_datasets.metadata_inputs(*dataset_entry(wildcards))]
 
 
 def downloading_datasets():
     """Wildcard constraint: the data sets whose config entry asks for a download."""
     return plan.one_of([n for n, o in config["datasets"].items() if fgvr_datasets.downloads(n, o)])
+
+
+def unpacking_datasets():
+    """Wildcard constraint: the data sets whose official files are downloaded or in `archive`."""
+    sets = config["datasets"]
+    return plan.one_of([n for n, o in sets.items() if fgvr_datasets.source(n, o) in ("download", "archive")])
 
 
 def download_identity(wildcards):

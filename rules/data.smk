@@ -1,10 +1,12 @@
 # Official data sets come in three ways (config/README.md): a download, an `archive` folder or a
-# `root` folder. Only a config entry with neither gets download jobs; fgvr.datasets decides.
+# `root` folder. Downloads and archives are unpacked by a rule of their own; with `root`, the
+# official metadata files are inputs, so a changed label file reruns the preparation.
 
 
 rule prepare_dataset:
     input:
-        downloads=dataset_downloads,
+        data=dataset_folder,
+        metadata=dataset_metadata,
     output:
         manifest="results/data/{dataset}/manifest.csv",
         classes="results/data/{dataset}/classes.csv",
@@ -19,6 +21,25 @@ rule prepare_dataset:
         "../environment.yml"
     script:
         "../workflow/scripts/prepare_dataset.py"
+
+
+# Safe extraction (nothing lands outside the folder) into a sibling folder renamed into place
+# when complete: a killed job leaves no output folder.
+rule unpack_dataset:
+    input:
+        dataset_archives,
+    output:
+        directory("resources/datasets/{dataset}"),
+    log:
+        "results/logs/unpack_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/unpack_dataset/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=unpacking_datasets(),
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/unpack_dataset.py"
 
 
 # Downloads run on the submit host (compute nodes are often offline) and may be cached between

@@ -1,11 +1,13 @@
 """The data set config keys and their Snakemake wiring: download jobs only for entries without
-`archive`/`root`, a cut download resumed by the next run, all through a loopback server."""
+`archive`/`root`, a cut download resumed by the next run (through a loopback server), unpacking
+as a rule of its own, and a `root`'s metadata files as inputs."""
 from __future__ import annotations
 
 import copy
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -13,10 +15,11 @@ import pytest
 import yaml
 from conftest import ROOT
 from loopback import Loopback
-from official_fixtures import FOCI_DIR, make, pack
+from official_fixtures import jpeg_bytes, make, pack
 
 from fgvr import datasets
 from fgvr.config import ConfigError, check_config
+from fgvr.datasets.download import location
 
 SCHEMA = ROOT / "config" / "schema.yaml"
 PAPER_SETS = ["cub200", "cars196", "dogs120", "flowers102", "pets37", "aircraft100"]
@@ -28,18 +31,38 @@ def config(**sets):
 
 
 @pytest.mark.parametrize("name", PAPER_SETS)
-def test_schema_defaults_are_the_official_locations(name):
+def test_download_locations_come_from_the_spec_alone(name):
+    """The URLs are written once, in the loader's spec: the schema fills in none."""
     cfg = check_config(config(**{"cub200": {}, name: {}}), SCHEMA)
-    options, module = cfg["datasets"][name], datasets.get_loader(name, {})
-    assert options["url"] == module.URL and options["mirrors"] == module.MIRRORS
+    options, spec = cfg["datasets"][name], datasets.spec(name, {})
+    assert "url" not in options and "mirrors" not in options
     assert options["retries"] == 3 and options["timeout"] == 60
     assert "archive" not in options and "root" not in options
+    for file in spec.files:
+        expected = tuple(location(t, file) for t in (spec.url, *spec.mirrors))
+        assert datasets.remote(name, options, file).urls == expected
+    assert spec.url.startswith("http") and spec.name == name
+    assert not any(spec.url.split("{")[0] in line for line in SCHEMA.read_text().splitlines())
+
+
+def test_schema_loaders_are_the_registry():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    sets = schema["properties"]["datasets"]
+    assert schema["$defs"]["loader_name"]["enum"] == list(datasets.LOADERS)
+    assert list(sets["properties"]) == list(datasets.LOADERS)
+    assert [rule["if"]["properties"]["loader"]["const"] for rule in sets["additionalProperties"]["allOf"]] == list(
+        datasets.LOADERS)
+    for name in datasets.LOADERS:
+        assert schema["$defs"][name]["properties"]["loader"] == {"const": name}
+        assert (datasets.spec(name, {}) is not None) == (name in PAPER_SETS)
 
 
 def test_an_alias_gets_its_loaders_defaults():
     cfg = check_config(config(cub200={}, birds={"loader": "cub200", "archive": "/data/cub"}), SCHEMA)
-    assert cfg["datasets"]["birds"]["url"] == datasets.get_loader("cub200", {}).URL
+    assert cfg["datasets"]["birds"]["retries"] == 3
     assert datasets.downloads("birds", cfg["datasets"]["birds"]) == []
+    assert datasets.remote("birds", {"loader": "cub200"}, "CUB_200_2011.tgz").urls[0].startswith(
+        "https://data.caltech.edu/")
 
 
 @pytest.mark.parametrize("sets, key, expected", [
@@ -76,18 +99,78 @@ def jobs(result) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
-def test_dry_run_downloads_only_what_the_config_asks_for(tmp_path):
+@pytest.fixture(scope="module")
+def local_copies(tmp_path_factory):
+    """A CUB archive folder, a Pets root and a folder-loader root, in the official formats."""
+    base = tmp_path_factory.mktemp("local")
+    pack("cub200", make("cub200", base / "cub"), base / "cub-archive")
+    make("pets37", base / "pets")
+    for split in ("train", "test"):
+        (base / "mine" / split / "Red_Bird").mkdir(parents=True)
+        (base / "mine" / split / "Red_Bird" / "a.jpg").write_bytes(jpeg_bytes())
+    return {"cub": base / "cub-archive", "pets": base / "pets", "mine": base / "mine"}
+
+
+def test_dry_run_downloads_only_what_the_config_asks_for(tmp_path, local_copies):
     everything = config(**{n: {} for n in PAPER_SETS})
-    assert jobs(snakemake(tmp_path, everything, "-n"))["download_dataset"] == 1 + 4 + 2 + 3 + 2 + 1
-    local = config(cub200={"archive": "/data/cub"}, pets37={"root": "/data/pets"}, aircraft100={},
-                   mine={"loader": "folder", "root": "/data/mine"})
+    planned = jobs(snakemake(tmp_path, everything, "-n"))
+    assert planned["download_dataset"] == 1 + 4 + 2 + 3 + 2 + 1
+    assert planned["unpack_dataset"] == planned["prepare_dataset"] == 6
+    local = config(cub200={"archive": str(local_copies["cub"])}, pets37={"root": str(local_copies["pets"])},
+                   aircraft100={}, mine={"loader": "folder", "root": str(local_copies["mine"])})
     planned = jobs(snakemake(tmp_path, local, "-n"))
     assert planned["download_dataset"] == 1 and planned["prepare_dataset"] == 4
+    assert planned["unpack_dataset"] == 2  # cub200 (archive) and aircraft100 (download); not the roots
     result = snakemake(tmp_path, local, "-n", "resources/downloads/cub200/CUB_200_2011.tgz")
     assert result.returncode != 0  # no rule downloads a data set given as archive
 
 
-@pytest.mark.skipif(not FOCI_DIR.is_dir(), reason="FOCI option files not found")
+@pytest.mark.parametrize("entry, message", [
+    ({"archive": "{tmp}"}, r"{tmp}/CUB_200_2011.tgz: missing \(datasets.cub200.archive must be a folder holding"),
+    ({"root": "{tmp}/nope"}, r"datasets.cub200.root: {tmp}/nope is not a folder \(expected the folder CUB_200_2011"),
+    ({"root": "{tmp}"}, r"{tmp}/classes.txt: missing metadata file \(datasets.cub200.root must be the folder"),
+])
+def test_a_missing_official_file_is_named_before_any_job(tmp_path, entry, message):
+    entry = {k: v.format(tmp=tmp_path) for k, v in entry.items()}
+    result = snakemake(tmp_path, config(cub200=entry), "-n")
+    assert result.returncode != 0
+    assert re.search(message.format(tmp=re.escape(str(tmp_path))), result.stdout + result.stderr)
+
+
+def test_unpacking_is_a_rule_and_root_metadata_are_inputs(tmp_path, local_copies):
+    """An archive is unpacked by its own job into a declared folder; with `root`, a changed
+    metadata file reruns the manifest, a touched image does not."""
+    pets = shutil.copytree(local_copies["pets"], tmp_path / "pets")
+    cfg = config(cub200={"archive": str(local_copies["cub"])}, pets37={"root": str(pets)})
+    targets = ["results/data/cub200/manifest.csv", "results/data/pets37/manifest.csv"]
+    done = jobs(snakemake(tmp_path, cfg, *targets))
+    assert done["unpack_dataset"] == 1 and done["prepare_dataset"] == 2
+    unpacked = tmp_path / "resources/datasets/cub200"
+    assert (unpacked / "CUB_200_2011" / "classes.txt").is_file()
+    assert (tmp_path / "results/logs/unpack_dataset/cub200.log").exists()
+    manifest = (tmp_path / targets[0]).read_text().splitlines()
+    assert all(",resources/datasets/cub200/CUB_200_2011/images/" in line for line in manifest[1:])
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(tmp_path, cfg, *targets, "-n"))
+
+    # a deleted extraction is a missing rule output: asked for (or needed by a job that runs) it
+    # is made again, and the manifest made from it is then out of date
+    shutil.rmtree(unpacked)
+    assert jobs(snakemake(tmp_path, cfg, "resources/datasets/cub200")) == {"unpack_dataset": 1}
+    assert jobs(snakemake(tmp_path, cfg, targets[0], "-n")) == {"prepare_dataset": 1}
+
+    later = os.stat(tmp_path / targets[1]).st_mtime + 5
+    os.utime(pets / "images" / "Abyssinian_201.jpg", (later, later))
+    result = snakemake(tmp_path, cfg, targets[1], "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr  # images are not inputs
+    labels = pets / "annotations" / "test.txt"
+    lines = labels.read_text().splitlines(keepends=True)
+    labels.write_text("".join(lines[:-1]))  # the last test image leaves the official list
+    os.utime(labels, (later, later))
+    assert jobs(snakemake(tmp_path, cfg, targets[1])) == {"prepare_dataset": 1}
+    rows = (tmp_path / targets[1]).read_text().splitlines()
+    assert len(rows) == len(lines) + 2 * 3 + 1 - 1 and not any(r.startswith(lines[-1].split()[0] + ",") for r in rows)
+
+
 def test_download_rule_resumes_then_prepares(tmp_path):
     official = make("aircraft100", tmp_path / "official")
     pack("aircraft100", official, tmp_path / "served")

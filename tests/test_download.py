@@ -81,14 +81,14 @@ def test_unreachable_host_is_a_clear_error(tmp_path):
 
 
 def test_pinned_checksums_and_official_names():
-    assert list(cub200.FILES) == ["CUB_200_2011.tgz"]
-    assert sorted(cars196.FILES) == ["car_devkit.tgz", "cars_test.tgz", "cars_test_annos_withlabels.mat",
-                                     "cars_train.tgz"]
-    assert list(dogs120.FILES) == ["images.tar", "lists.tar"]
-    assert list(flowers102.FILES) == ["102flowers.tgz", "imagelabels.mat", "setid.mat"]
-    assert list(pets37.FILES) == ["images.tar.gz", "annotations.tar.gz"]
-    assert aircraft100.FILES == {"fgvc-aircraft-2013b.tar.gz": None}  # none published: recorded at first download
-    pinned = {f: c for m in (cub200, cars196, dogs120, flowers102, pets37) for f, c in m.FILES.items()}
+    assert list(cub200.SPEC.files) == ["CUB_200_2011.tgz"]
+    assert sorted(cars196.SPEC.files) == ["car_devkit.tgz", "cars_test.tgz", "cars_test_annos_withlabels.mat",
+                                          "cars_train.tgz"]
+    assert list(dogs120.SPEC.files) == ["images.tar", "lists.tar"]
+    assert list(flowers102.SPEC.files) == ["102flowers.tgz", "imagelabels.mat", "setid.mat"]
+    assert list(pets37.SPEC.files) == ["images.tar.gz", "annotations.tar.gz"]
+    assert aircraft100.SPEC.files == {"fgvc-aircraft-2013b.tar.gz": None}  # none published: recorded at first download
+    pinned = {f: c for m in (cub200, cars196, dogs120, flowers102, pets37) for f, c in m.SPEC.files.items()}
     assert all(c.startswith(("md5:", "sha256:")) for c in pinned.values())
     assert pinned["CUB_200_2011.tgz"] == "md5:97eceeb196236b17998738112f37df78"
     assert pinned["102flowers.tgz"] == "md5:52808999861908f626f3c1f4e79d11fa"

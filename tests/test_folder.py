@@ -38,7 +38,8 @@ def test_folder_layout_becomes_the_manifest(tmp_path):
     assert manifest["path"].str.startswith(str(root)).all()  # used in place, not copied
     assert "test/Red_Bird/img0.JPG" in manifest["image_id"].tolist()
     sizes = manifest.set_index("image_id")[["width", "height"]]
-    assert sizes.loc["train/Red_Bird/img2.JPG"].tolist() == [10, 6] and sizes.loc["test/Blue Bird/img1.png"].tolist() == [9, 6]
+    assert sizes.loc["train/Red_Bird/img2.JPG"].tolist() == [10, 6]
+    assert sizes.loc["test/Blue Bird/img1.png"].tolist() == [9, 6]
 
 
 def test_val_split_when_asked(tmp_path):

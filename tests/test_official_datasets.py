@@ -7,6 +7,7 @@ every test image of the official evaluation is in the test split with its ground
 from __future__ import annotations
 
 import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -215,7 +216,7 @@ def small(tmp_path_factory):
 @pytest.mark.parametrize("name", NAMES)
 def test_archive_gives_the_same_data_set_as_root(small, name, tmp_path, monkeypatch):
     root, archive, files, from_root, _ = small(name)
-    assert files == sorted(datasets.get_loader(name, {}).FILES)  # the official file names
+    assert files == sorted(datasets.spec(name, {}).files)  # the official file names
     monkeypatch.chdir(tmp_path)
     datasets.prepare(name, {"archive": str(archive)}, "out", progress=False)
     manifest = read_manifest("out/manifest.csv")
@@ -225,7 +226,7 @@ def test_archive_gives_the_same_data_set_as_root(small, name, tmp_path, monkeypa
     assert manifest["path"].str.startswith(f"resources/datasets/{name}/").all()
     assert all(os.path.isfile(p) for p in manifest["path"])
     rel = [os.path.relpath(p, root) for p in from_root["path"]]
-    extracted = official.extracted_dir(name) / datasets.get_loader(name, {}).EXTRACTED
+    extracted = official.extracted_dir(name) / datasets.spec(name, {}).extracted
     assert [os.path.relpath(p, extracted) for p in manifest["path"]] == rel
     assert not (tmp_path / "resources" / "downloads").exists()  # no download without being asked
 
@@ -238,6 +239,40 @@ def test_extraction_happens_once(small, tmp_path, monkeypatch):
     before = marker.stat().st_mtime_ns
     datasets.prepare("pets37", {"archive": str(archive)}, "out2", progress=False)
     assert marker.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_metadata_is_what_parse_reads(small, name, tmp_path):
+    """The spec's metadata files (the prepare rule's inputs with `root`) are all that parse reads
+    besides the images, and it needs each of them."""
+    root, _, _, from_root, _ = small(name)
+    spec = datasets.spec(name, {})
+    copy = shutil.copytree(root, tmp_path / "copy")
+    declared = {p.relative_to(copy) for p in official.metadata_files(spec, copy)}
+    assert len(declared) == len(spec.metadata) and all((copy / d).is_file() for d in declared)
+    for path in [p for p in copy.rglob("*") if p.is_file()]:
+        if path.suffix != ".jpg" and path.relative_to(copy) not in declared:
+            path.unlink()  # e.g. Dogs' file_list.mat, Cars' unlabelled cars_test_annos.mat
+    datasets.prepare(name, {"root": str(copy)}, tmp_path / "out", progress=False)
+    cols = ["image_id", "label", "class_name", "split"]
+    pd.testing.assert_frame_equal(read_manifest(tmp_path / "out" / "manifest.csv")[cols], from_root[cols])
+    assert set(datasets.metadata_inputs(name, {"root": str(copy)})) == {copy / d for d in declared}
+    for relative in declared:
+        (copy / relative).rename(copy / "moved")
+        with pytest.raises(FgvrError, match=rf"{relative.name}: missing metadata file"):
+            datasets.prepare(name, {"root": str(copy)}, tmp_path / "out2", progress=False)
+        with pytest.raises(FgvrError, match=rf"{relative.name}: missing metadata file \(datasets.{name}.root must be"):
+            datasets.metadata_inputs(name, {"root": str(copy)})
+        (copy / "moved").rename(copy / relative)
+
+
+def test_cars_test_labels_may_sit_in_the_devkit(small, tmp_path):
+    copy = shutil.copytree(small("cars196")[0], tmp_path / "copy")
+    (copy / "cars_test_annos_withlabels.mat").rename(copy / "devkit" / "cars_test_annos_withlabels.mat")
+    inputs = datasets.metadata_inputs("cars196", {"root": str(copy)})
+    assert inputs[-1] == copy / "devkit" / "cars_test_annos_withlabels.mat"
+    datasets.prepare("cars196", {"root": str(copy)}, tmp_path / "out", progress=False)
+    assert read_manifest(tmp_path / "out" / "manifest.csv", "test").shape[0] == 6
 
 
 # ------------------------------------------------------------------------------ bad input

@@ -6,7 +6,8 @@ from fgvr.io import run_script
 
 
 def main(smk):
-    datasets.prepare(smk.wildcards.dataset, smk.params.options, Path(smk.output.manifest).parent)
+    data = smk.input.get("data") or None  # the unpacked files or `root`; none for synthetic
+    datasets.prepare(smk.wildcards.dataset, smk.params.options, Path(smk.output.manifest).parent, data=data)
 
 
 run_script(main, snakemake)  # noqa: F821

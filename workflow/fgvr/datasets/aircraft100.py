@@ -9,7 +9,6 @@ archive: the sha256 of the first download is recorded and later downloads must m
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,19 +17,7 @@ from ..io import FgvrError
 from . import official
 from .official import Row
 
-NAME = "aircraft100"
-TITLE = "FGVC-Aircraft"
-FILES = {"fgvc-aircraft-2013b.tar.gz": None}  # no published checksum: recorded at the first download
-URL = "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/{file}"
-MIRRORS: list[str] = []
-EXTRACTED = "fgvc-aircraft-2013b"
-ROOT_LAYOUT = "the folder fgvc-aircraft-2013b holding data/ (images/, variants.txt, images_variant_*.txt)"
-SPLITS = ["train", "val", "test"]
-COUNTS = {"train": 3334, "val": 3333, "test": 3333}
-
-
-def splits(options: dict) -> list[str]:
-    return SPLITS
+SPLITS = ("train", "val", "test")
 
 
 def clean_name(raw: str) -> str:
@@ -53,5 +40,23 @@ def parse(root: Path) -> tuple[list[Row], pd.DataFrame]:
     return rows, official.class_table(variants, clean_name)
 
 
+SPEC = official.DatasetSpec(
+    name="aircraft100",
+    title="FGVC-Aircraft",
+    files={"fgvc-aircraft-2013b.tar.gz": None},  # no published checksum: recorded at the first download
+    url="https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/{file}",
+    extracted="fgvc-aircraft-2013b",
+    root_layout="the folder fgvc-aircraft-2013b holding data/ (images/, variants.txt, images_variant_*.txt)",
+    splits=SPLITS,
+    counts={"train": 3334, "val": 3333, "test": 3333},
+    metadata=("data/variants.txt", *(f"data/images_variant_{s}.txt" for s in SPLITS)),
+    parse=parse,
+)
+
+
+def splits(options: dict) -> list[str]:
+    return list(SPEC.splits)
+
+
 def prepare(options: dict, out_dir, **context):
-    return official.prepare(sys.modules[__name__], options, out_dir, **context)
+    return official.prepare(SPEC, options, out_dir, **context)

@@ -10,7 +10,6 @@ so image ids carry the split: "train_00001", "test_00001". Class names are Engli
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,27 +18,9 @@ from ..io import FgvrError
 from . import official
 from .official import Row
 
-NAME = "cars196"
-TITLE = "Stanford Cars"
-# md5 as pinned by torchvision.datasets.StanfordCars (before its download was withdrawn)
-FILES = {
-    "cars_train.tgz": "md5:065e5b463ae28d29e77c1b4b166cfe61",
-    "cars_test.tgz": "md5:4ce7ebf6a94d07f1952d94dd34c4d501",
-    "car_devkit.tgz": "md5:c3b158d763b6e2245038c8ad08e45376",
-    "cars_test_annos_withlabels.mat": "md5:b0a2b23655a3edd16d84508592a98d10",
-}
-URL = "https://ai.stanford.edu/~jkrause/car196/{file}"
-MIRRORS = ["https://ai.stanford.edu/~jkrause/cars/{file}"]  # where the devkit lived
-EXTRACTED = ""
-ROOT_LAYOUT = ("the folder holding devkit/ (cars_meta.mat, cars_train_annos.mat), cars_train/, cars_test/ "
-               "and cars_test_annos_withlabels.mat")
-SPLITS = ["train", "test"]
-COUNTS = {"train": 8144, "test": 8041}
 TEST_ANNOTATIONS = "cars_test_annos_withlabels.mat"
-
-
-def splits(options: dict) -> list[str]:
-    return SPLITS
+# some copies keep the labelled test annotations in devkit/: accepted there too
+METADATA = ("devkit/cars_meta.mat", "devkit/cars_train_annos.mat", (TEST_ANNOTATIONS, f"devkit/{TEST_ANNOTATIONS}"))
 
 
 def clean_name(raw: str) -> str:
@@ -64,18 +45,41 @@ def _annotations(path: Path, split: str, root: Path, n_classes: int) -> list[Row
 
 
 def parse(root: Path) -> tuple[list[Row], pd.DataFrame]:
-    meta = official.need(root, "devkit/cars_meta.mat")
+    meta, train_annos, test_annos = official.metadata_files(SPEC, root)
+    official.need(meta.parent, meta.name)
     names = [str(n) for n in official.load_mat(meta, "class_names")["class_names"]]
-    test_annos = root / TEST_ANNOTATIONS  # some copies keep it in devkit/: accepted there too
-    if not test_annos.exists() and (root / "devkit" / TEST_ANNOTATIONS).exists():
-        test_annos = root / "devkit" / TEST_ANNOTATIONS
     official.need(test_annos.parent, TEST_ANNOTATIONS)
     for folder in ("cars_train", "cars_test"):
         official.need(root, folder, "image folder")
-    rows = (_annotations(official.need(root, "devkit/cars_train_annos.mat"), "train", root, len(names))
+    rows = (_annotations(official.need(train_annos.parent, train_annos.name), "train", root, len(names))
             + _annotations(test_annos, "test", root, len(names)))
     return rows, official.class_table(names, clean_name)
 
 
+SPEC = official.DatasetSpec(
+    name="cars196",
+    title="Stanford Cars",
+    # md5 as pinned by torchvision.datasets.StanfordCars (before its download was withdrawn)
+    files={
+        "cars_train.tgz": "md5:065e5b463ae28d29e77c1b4b166cfe61",
+        "cars_test.tgz": "md5:4ce7ebf6a94d07f1952d94dd34c4d501",
+        "car_devkit.tgz": "md5:c3b158d763b6e2245038c8ad08e45376",
+        TEST_ANNOTATIONS: "md5:b0a2b23655a3edd16d84508592a98d10",
+    },
+    url="https://ai.stanford.edu/~jkrause/car196/{file}",
+    mirrors=("https://ai.stanford.edu/~jkrause/cars/{file}",),  # where the devkit lived
+    root_layout=("the folder holding devkit/ (cars_meta.mat, cars_train_annos.mat), cars_train/, cars_test/ "
+                 "and cars_test_annos_withlabels.mat"),
+    splits=("train", "test"),
+    counts={"train": 8144, "test": 8041},
+    metadata=METADATA,
+    parse=parse,
+)
+
+
+def splits(options: dict) -> list[str]:
+    return list(SPEC.splits)
+
+
 def prepare(options: dict, out_dir, **context):
-    return official.prepare(sys.modules[__name__], options, out_dir, **context)
+    return official.prepare(SPEC, options, out_dir, **context)

@@ -9,7 +9,6 @@ is a hyphen), with the possessives and spellings of the AOU names ("Brewer's Bla
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,19 +16,6 @@ import pandas as pd
 from ..io import FgvrError
 from . import official
 from .official import Row
-
-NAME = "cub200"
-TITLE = "CUB-200-2011"
-# md5 as pinned by the widely used PyTorch CUB loaders (e.g. TDeVries/cub2011_dataset)
-FILES = {"CUB_200_2011.tgz": "md5:97eceeb196236b17998738112f37df78"}
-SIZES = {"CUB_200_2011.tgz": 1_150_585_339}
-URL = "https://data.caltech.edu/records/65de6-vp158/files/{file}?download=1"
-MIRRORS: list[str] = []
-EXTRACTED = "CUB_200_2011"
-ROOT_LAYOUT = ("the folder CUB_200_2011 holding images/, images.txt, image_class_labels.txt, train_test_split.txt, "
-               "classes.txt")
-SPLITS = ["train", "test"]
-COUNTS = {"train": 5994, "test": 5794}
 
 EXCEPTIONS = {
     "Chuck_will_Widow": "Chuck-will's-widow",
@@ -55,10 +41,6 @@ EXCEPTIONS = {
 }
 
 
-def splits(options: dict) -> list[str]:
-    return SPLITS
-
-
 def species(raw: str) -> str:
     """"001.Black_footed_Albatross" -> "Black_footed_Albatross" (the name the FOCI files use)."""
     return raw.split(".", 1)[1] if raw[:3].isdigit() and "." in raw else raw
@@ -78,11 +60,11 @@ def clean_name(raw: str) -> str:
     return out
 
 
+METADATA = ("classes.txt", "images.txt", "image_class_labels.txt", "train_test_split.txt")
+
+
 def parse(root: Path) -> tuple[list[Row], pd.DataFrame]:
-    classes_txt = official.need(root, "classes.txt")
-    images_txt = official.need(root, "images.txt")
-    labels_txt = official.need(root, "image_class_labels.txt")
-    split_txt = official.need(root, "train_test_split.txt")
+    classes_txt, images_txt, labels_txt, split_txt = (official.need(root, m) for m in METADATA)
     official.need(root, "images", "image folder")
     class_rows = official.read_table(classes_txt, 2, maxsplit=1)
     class_ids = [official.integer(classes_txt, f"line {n}", f[0]) for n, f in class_rows]
@@ -111,5 +93,26 @@ def parse(root: Path) -> tuple[list[Row], pd.DataFrame]:
     return rows, classes
 
 
+SPEC = official.DatasetSpec(
+    name="cub200",
+    title="CUB-200-2011",
+    # md5 as pinned by the widely used PyTorch CUB loaders (e.g. TDeVries/cub2011_dataset)
+    files={"CUB_200_2011.tgz": "md5:97eceeb196236b17998738112f37df78"},
+    sizes={"CUB_200_2011.tgz": 1_150_585_339},
+    url="https://data.caltech.edu/records/65de6-vp158/files/{file}?download=1",
+    extracted="CUB_200_2011",
+    root_layout=("the folder CUB_200_2011 holding images/, images.txt, image_class_labels.txt, "
+                 "train_test_split.txt, classes.txt"),
+    splits=("train", "test"),
+    counts={"train": 5994, "test": 5794},
+    metadata=METADATA,
+    parse=parse,
+)
+
+
+def splits(options: dict) -> list[str]:
+    return list(SPEC.splits)
+
+
 def prepare(options: dict, out_dir, **context):
-    return official.prepare(sys.modules[__name__], options, out_dir, **context)
+    return official.prepare(SPEC, options, out_dir, **context)

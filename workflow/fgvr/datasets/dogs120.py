@@ -12,7 +12,6 @@ there; this loader keeps the official 8,580 (see fgvr.datasets.foci for reading 
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,30 +20,13 @@ from ..io import FgvrError
 from . import official
 from .official import Row
 
-NAME = "dogs120"
-TITLE = "Stanford Dogs"
-# sha256 as pinned by TensorFlow Datasets (url_checksums/stanford_dogs.txt)
-FILES = {
-    "images.tar": "sha256:a443fc2f9a851aa1a7b8e4fa4af94b8459fce2c9f5a2f4dd4669cf9673a4ec58",
-    "lists.tar": "sha256:34b47cacd9a98b5d150e084f24d29391c084c55272295ec65c85651bc35f4d6c",
-}
-SIZES = {"images.tar": 793_579_520, "lists.tar": 481_280}
-URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/{file}"
-MIRRORS: list[str] = []
-EXTRACTED = ""
-ROOT_LAYOUT = "the folder holding Images/ and file_list.mat, train_list.mat, test_list.mat"
-SPLITS = ["train", "test"]
-COUNTS = {"train": 12000, "test": 8580}
+METADATA = ("train_list.mat", "test_list.mat")  # file_list.mat (both together) is not read
 FULL_NAMES = {
     "Pembroke": "Pembroke Welsh Corgi", "Cardigan": "Cardigan Welsh Corgi", "Lhasa": "Lhasa Apso",
     "chow": "Chow Chow", "basset": "Basset Hound", "cairn": "Cairn Terrier", "Airedale": "Airedale Terrier",
     "clumber": "Clumber Spaniel", "malamute": "Alaskan Malamute", "Doberman": "Doberman Pinscher",
     "English_springer": "English Springer Spaniel", "Boston_bull": "Boston Terrier", "Leonberg": "Leonberger",
 }
-
-
-def splits(options: dict) -> list[str]:
-    return SPLITS
 
 
 def breed(raw: str) -> str:
@@ -78,11 +60,32 @@ def _list(path: Path, split: str, root: Path, folder_of: dict[int, str]) -> list
 def parse(root: Path) -> tuple[list[Row], pd.DataFrame]:
     official.need(root, "Images", "image folder")
     folder_of: dict[int, str] = {}
-    rows = (_list(official.need(root, "train_list.mat"), "train", root, folder_of)
-            + _list(official.need(root, "test_list.mat"), "test", root, folder_of))
-    return rows, official.numbered_class_table(folder_of, clean_name,
-                                               f"{root / 'train_list.mat'}, {root / 'test_list.mat'}")
+    train_list, test_list = (official.need(root, m) for m in METADATA)
+    rows = _list(train_list, "train", root, folder_of) + _list(test_list, "test", root, folder_of)
+    return rows, official.numbered_class_table(folder_of, clean_name, f"{train_list}, {test_list}")
+
+
+SPEC = official.DatasetSpec(
+    name="dogs120",
+    title="Stanford Dogs",
+    # sha256 as pinned by TensorFlow Datasets (url_checksums/stanford_dogs.txt)
+    files={
+        "images.tar": "sha256:a443fc2f9a851aa1a7b8e4fa4af94b8459fce2c9f5a2f4dd4669cf9673a4ec58",
+        "lists.tar": "sha256:34b47cacd9a98b5d150e084f24d29391c084c55272295ec65c85651bc35f4d6c",
+    },
+    sizes={"images.tar": 793_579_520, "lists.tar": 481_280},
+    url="http://vision.stanford.edu/aditya86/ImageNetDogs/{file}",
+    root_layout="the folder holding Images/ and file_list.mat, train_list.mat, test_list.mat",
+    splits=("train", "test"),
+    counts={"train": 12000, "test": 8580},
+    metadata=METADATA,
+    parse=parse,
+)
+
+
+def splits(options: dict) -> list[str]:
+    return list(SPEC.splits)
 
 
 def prepare(options: dict, out_dir, **context):
-    return official.prepare(sys.modules[__name__], options, out_dir, **context)
+    return official.prepare(SPEC, options, out_dir, **context)

@@ -10,7 +10,6 @@ written (lower case), ``class_name`` capitalises it ("Pink Primrose", "Bird of P
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,20 +18,7 @@ from ..io import FgvrError
 from . import official
 from .official import Row
 
-NAME = "flowers102"
-TITLE = "Oxford Flowers-102"
-# md5 as pinned by torchvision.datasets.Flowers102
-FILES = {
-    "102flowers.tgz": "md5:52808999861908f626f3c1f4e79d11fa",
-    "imagelabels.mat": "md5:e0620be6f572b9609742df49c70aed4d",
-    "setid.mat": "md5:a5357ecc9cb78c4bef273ce3793fc85c",
-}
-URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/{file}"
-MIRRORS = ["https://thor.robots.ox.ac.uk/flowers/102/{file}"]
-EXTRACTED = ""
-ROOT_LAYOUT = "the folder holding jpg/, imagelabels.mat and setid.mat"
-SPLITS = ["train", "val", "test"]
-COUNTS = {"train": 1020, "val": 1020, "test": 6149}
+METADATA = ("imagelabels.mat", "setid.mat")
 SET_KEYS = {"train": "trnid", "val": "valid", "test": "tstid"}
 
 NAMES = [
@@ -57,10 +43,6 @@ SMALL_WORDS = {"of", "and", "in", "the"}
 EXCEPTIONS = {"barbeton daisy": "Barberton Daisy", "cautleya spicata": "Cautleya spicata"}
 
 
-def splits(options: dict) -> list[str]:
-    return SPLITS
-
-
 def clean_name(raw: str) -> str:
     if raw in EXCEPTIONS:
         return EXCEPTIONS[raw]
@@ -70,8 +52,7 @@ def clean_name(raw: str) -> str:
 
 def parse(root: Path) -> tuple[list[Row], pd.DataFrame]:
     official.need(root, "jpg", "image folder")
-    labels_mat = official.need(root, "imagelabels.mat")
-    setid_mat = official.need(root, "setid.mat")
+    labels_mat, setid_mat = (official.need(root, m) for m in METADATA)
     labels = official.load_mat(labels_mat, "labels")["labels"]
     sets = official.load_mat(setid_mat, *SET_KEYS.values())
     rows = []
@@ -89,5 +70,28 @@ def parse(root: Path) -> tuple[list[Row], pd.DataFrame]:
     return rows, official.class_table(NAMES, clean_name)
 
 
+SPEC = official.DatasetSpec(
+    name="flowers102",
+    title="Oxford Flowers-102",
+    # md5 as pinned by torchvision.datasets.Flowers102
+    files={
+        "102flowers.tgz": "md5:52808999861908f626f3c1f4e79d11fa",
+        "imagelabels.mat": "md5:e0620be6f572b9609742df49c70aed4d",
+        "setid.mat": "md5:a5357ecc9cb78c4bef273ce3793fc85c",
+    },
+    url="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/{file}",
+    mirrors=("https://thor.robots.ox.ac.uk/flowers/102/{file}",),
+    root_layout="the folder holding jpg/, imagelabels.mat and setid.mat",
+    splits=("train", "val", "test"),
+    counts={"train": 1020, "val": 1020, "test": 6149},
+    metadata=METADATA,
+    parse=parse,
+)
+
+
+def splits(options: dict) -> list[str]:
+    return list(SPEC.splits)
+
+
 def prepare(options: dict, out_dir, **context):
-    return official.prepare(sys.modules[__name__], options, out_dir, **context)
+    return official.prepare(SPEC, options, out_dir, **context)

@@ -16,10 +16,8 @@ from ..io import FgvrError
 from . import official
 from .official import Row
 
-NAME = "folder"
 TITLE = "image folder"
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-COUNTS: dict[str, int] = {}
 
 
 def splits(options: dict) -> list[str]:
@@ -61,17 +59,11 @@ def parse(root: Path, split_names: list[str], extensions=EXTENSIONS) -> tuple[li
     return rows, classes
 
 
-class _Spec:
-    """The parts of a loader module that official.finish reads."""
-    NAME, TITLE, COUNTS = NAME, TITLE, COUNTS
-
-    def __init__(self, split_names):
-        self.SPLITS = split_names
-
-
-def prepare(options: dict, out_dir, progress: bool = True, **_context) -> pd.DataFrame:
+def prepare(options: dict, out_dir, data: str | Path | None = None, progress: bool = True,
+            **_context) -> pd.DataFrame:
+    """``data``: the root folder as the workflow declared it (default: ``options["root"]``)."""
     split_names = splits(options)
     if "root" not in options:
         raise FgvrError("the folder loader needs `root`: a folder holding train/<class>/*.jpg and test/<class>/*.jpg")
-    rows, classes = parse(Path(options["root"]), split_names, options.get("extensions", EXTENSIONS))
-    return official.finish(_Spec(split_names), rows, classes, out_dir, progress)
+    rows, classes = parse(Path(data or options["root"]), split_names, options.get("extensions", EXTENSIONS))
+    return official.finish(rows, classes, out_dir, TITLE, split_names, {}, progress)

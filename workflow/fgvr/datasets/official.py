@@ -1,16 +1,17 @@
-"""What the loaders of the paper's six data sets share: where the official files come from,
-reading their metadata with errors that name the file and line, and checking the images.
+"""What the loaders of the paper's six data sets share: their spec, where the official files
+come from, reading their metadata with errors that name the file and line, and checking the images.
 
-A loader module (cub200.py, ...) declares its official files and their checksums (``FILES``),
-where they are downloaded from (``URL``, ``MIRRORS``), the folder the archives extract to
-(``EXTRACTED``), its splits and official counts, and a ``parse(root)`` that reads the
-official layout into rows and classes. Three ways in, per config entry:
+A loader module (cub200.py, ...) holds one ``SPEC`` (a DatasetSpec): its official files and
+their checksums, where they are downloaded from (the only place the URLs are written), the
+folder the archives extract to, its splits and official counts, the metadata files its
+``parse(root)`` reads, and that parse. Three ways in, per config entry:
 
-- ``root``: the official layout, already extracted; used in place.
+- ``root``: the official layout, already extracted; used in place. Its metadata files (not the
+  images) are inputs of the prepare_dataset rule, so a changed label file reruns it.
 - ``archive``: a folder holding the official files under their official names; extracted
-  (safely, once) into ``resources/datasets/{dataset}/``.
+  (safely) by the unpack_dataset rule into ``resources/datasets/{dataset}/``.
 - neither: the files the download rule fetched into ``resources/downloads/{dataset}/``,
-  then extracted the same way.
+  then unpacked the same way.
 
 Manifest paths point at the extracted files (or into ``root``): images are never copied.
 """
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +42,24 @@ class Row:
     source: str  # the metadata file (and line or entry) that lists the image, for messages
 
 
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One official data set: everything about it that is not parsing code."""
+    name: str                                   # the registry name (cub200 ...)
+    title: str                                  # for messages ("CUB-200-2011")
+    files: Mapping[str, str | None]             # official file -> "md5:..."/"sha256:..." (None: recorded)
+    url: str                                    # where they are: {file} stands for each name
+    root_layout: str                            # what `root` must hold, for messages
+    splits: tuple[str, ...]
+    counts: Mapping[str, int]                   # the official images per split
+    # metadata files parse reads, relative to the root; a tuple: alternatives, the first that exists
+    metadata: tuple[str | tuple[str, ...], ...]
+    parse: Callable[[Path], tuple[list[Row], pd.DataFrame]]
+    mirrors: tuple[str, ...] = ()
+    extracted: str = ""                         # the folder the archives extract to ("" : the top)
+    sizes: Mapping[str, int] = field(default_factory=dict)  # bytes, where known (messages only)
+
+
 # ---------------------------------------------------------------- where the files come from
 
 def source(options: dict) -> str:
@@ -49,12 +69,11 @@ def source(options: dict) -> str:
     return "root" if "root" in options else "archive" if "archive" in options else "download"
 
 
-def remotes(module, options: dict) -> list[Remote]:
-    """The official files of ``module`` with the locations to try, configured ones first."""
-    templates = [options.get("url", module.URL), *options.get("mirrors", getattr(module, "MIRRORS", []))]
-    sizes = getattr(module, "SIZES", {})
-    return [Remote(file, tuple(location(t, file) for t in templates), checksum, sizes.get(file))
-            for file, checksum in module.FILES.items()]
+def remotes(spec: DatasetSpec, options: dict) -> list[Remote]:
+    """The official files of ``spec`` with the locations to try, configured ones first."""
+    templates = [options.get("url", spec.url), *options.get("mirrors", spec.mirrors)]
+    return [Remote(file, tuple(location(t, file) for t in templates), checksum, spec.sizes.get(file))
+            for file, checksum in spec.files.items()]
 
 
 def downloads_dir(name: str, resources: str | Path = "resources") -> Path:
@@ -65,29 +84,65 @@ def extracted_dir(name: str, resources: str | Path = "resources") -> Path:
     return Path(resources) / "datasets" / name
 
 
-def record_path(module, file: str, resources: str | Path = "resources") -> Path:
+def record_path(spec: DatasetSpec, file: str, resources: str | Path = "resources") -> Path:
     """Where the sha256 of the first download of a file without a published checksum is kept."""
-    return Path(resources) / "checksums" / module.NAME / f"{file}.sha256"
+    return Path(resources) / "checksums" / spec.name / f"{file}.sha256"
 
 
-def resolve_root(module, options: dict, name: str, resources: str | Path = "resources",
-                 progress: bool = True) -> Path:
-    """The folder holding the official layout, extracting archives first when needed."""
+def sources(spec: DatasetSpec, options: dict, name: str, resources: str | Path = "resources") -> list[Path]:
+    """The official files to unpack for an ``archive`` or download entry; a missing one is named."""
     how = source(options)
     if how == "root":
-        root = Path(options["root"])
-        if not root.is_dir():
-            raise FgvrError(f"datasets.{name}.root: {root} is not a folder (expected {module.ROOT_LAYOUT})")
-        return root
+        raise FgvrError(f"datasets.{name}: gives `root`, nothing to unpack")
     folder = Path(options["archive"]) if how == "archive" else downloads_dir(name, resources)
-    files = [folder / f for f in module.FILES]
+    files = [folder / f for f in spec.files]
+    missing = [f for f in files if not f.is_file()]
+    if missing and how == "archive":
+        raise FgvrError(f"{missing[0]}: missing (datasets.{name}.archive must be a folder holding the official "
+                        f"files {list(spec.files)})")
+    return files
+
+
+def root_folder(spec: DatasetSpec, options: dict, name: str) -> Path:
+    """The ``root`` of a config entry, checked to be a folder."""
+    root = Path(options["root"])
+    if not root.is_dir():
+        raise FgvrError(f"datasets.{name}.root: {root} is not a folder (expected {spec.root_layout})")
+    return root
+
+
+def metadata_files(spec: DatasetSpec, root: str | Path) -> list[Path]:
+    """The metadata files of the official layout at ``root`` (labels, splits, class lists; not
+    images); of alternatives, the first that exists (else the first, so a message names it)."""
+    root, out = Path(root), []
+    for entry in spec.metadata:
+        options = (entry,) if isinstance(entry, str) else entry
+        out.append(next((root / o for o in options if (root / o).exists()), root / options[0]))
+    return out
+
+
+def layout(spec: DatasetSpec, options: dict, folder: str | Path) -> Path:
+    """The official layout inside ``folder``: the root itself, or where the archives extracted to."""
+    folder = Path(folder)
+    if source(options) == "root":
+        return folder
+    top = folder / spec.extracted if spec.extracted else folder
+    if not top.is_dir():
+        raise FgvrError(f"{folder}: the unpacked files hold no {spec.extracted}/ (expected {spec.root_layout})")
+    return top
+
+
+def resolve_root(spec: DatasetSpec, options: dict, name: str, resources: str | Path = "resources",
+                 progress: bool = True) -> Path:
+    """The folder holding the official layout, extracting archives first when needed (the
+    library's own route; the workflow's unpack rule does the extraction instead)."""
+    if source(options) == "root":
+        return root_folder(spec, options, name)
+    files = sources(spec, options, name, resources)
     missing = [f for f in files if not f.is_file()]
     if missing:
-        why = (f"datasets.{name}.archive must be a folder holding the official files {list(module.FILES)}"
-               if how == "archive" else "the download rule should have fetched it; rerun snakemake")
-        raise FgvrError(f"{missing[0]}: missing ({why})")
-    target = archives.materialize(files, extracted_dir(name, resources), progress=progress)
-    return target / module.EXTRACTED if module.EXTRACTED else target
+        raise FgvrError(f"{missing[0]}: missing (the download rule should have fetched it; rerun snakemake)")
+    return layout(spec, options, archives.materialize(files, extracted_dir(name, resources), progress=progress))
 
 
 # ---------------------------------------------------------------- reading metadata
@@ -197,8 +252,10 @@ def check_images(rows: list[Row], progress: bool = True) -> list[tuple[int, int]
     return sizes
 
 
-def finish(module, rows: list[Row], classes: pd.DataFrame, out_dir, progress: bool = True) -> pd.DataFrame:
-    """Check the rows (unique images, known labels, readable images) and write the tables."""
+def finish(rows: list[Row], classes: pd.DataFrame, out_dir, title: str, splits, counts: Mapping[str, int],
+           progress: bool = True) -> pd.DataFrame:
+    """Check the rows (unique images, known labels, readable images, every split there; a count
+    off the official ``counts`` is a warning) and write the tables."""
     seen: dict[str, str] = {}
     for row in rows:
         if row.image_id in seen:
@@ -214,23 +271,30 @@ def finish(module, rows: list[Row], classes: pd.DataFrame, out_dir, progress: bo
                              "label": [r.label for r in rows], "class_name": [names[r.label] for r in rows],
                              "split": [r.split for r in rows], "width": [w for w, _ in sizes],
                              "height": [h for _, h in sizes]})
-    counts = manifest["split"].value_counts().to_dict()
-    for split, official in module.COUNTS.items():
-        if counts.get(split, 0) != official:
+    have = manifest["split"].value_counts().to_dict()
+    for split, official in counts.items():
+        if have.get(split, 0) != official:
             log.warning("%s: split %s has %d images; the official split has %d (incomplete copy?)",
-                        module.TITLE, split, counts.get(split, 0), official)
-    missing_splits = [s for s in module.SPLITS if s not in counts]
+                        title, split, have.get(split, 0), official)
+    missing_splits = [s for s in splits if s not in have]
     if missing_splits:
-        raise FgvrError(f"{module.TITLE}: the metadata lists no image for split(s) {missing_splits}")
+        raise FgvrError(f"{title}: the metadata lists no image for split(s) {missing_splits}")
     write_dataset(out_dir, manifest, classes)
-    log.info("%s: %s images, %d classes", module.TITLE, counts, len(classes))
+    log.info("%s: %s images, %d classes", title, have, len(classes))
     return manifest
 
 
-def prepare(module, options: dict, out_dir, name: str | None = None, resources: str | Path = "resources",
-            progress: bool = True) -> pd.DataFrame:
-    """The whole loader: find or extract the official layout, parse it, check it, write it."""
-    name = name or module.NAME
-    root = resolve_root(module, options, name, resources, progress)
-    rows, classes = module.parse(root)
-    return finish(module, rows, classes, out_dir, progress)
+def prepare(spec: DatasetSpec, options: dict, out_dir, name: str | None = None, data: str | Path | None = None,
+            resources: str | Path = "resources", progress: bool = True) -> pd.DataFrame:
+    """The whole loader: find the official layout, parse it, check it, write it.
+
+    ``data``: the folder the workflow declared (the unpacked files, or ``root``); without it the
+    layout is found, and archives extracted, here.
+    """
+    name = name or spec.name
+    if data is None:
+        root = resolve_root(spec, options, name, resources, progress)
+    else:
+        root = layout(spec, options, data)
+    rows, classes = spec.parse(root)
+    return finish(rows, classes, out_dir, spec.title, spec.splits, spec.counts, progress)

@@ -7,7 +7,6 @@ as "British_Shorthair"); the class name is "American Bulldog", "British Shorthai
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,24 +15,7 @@ from ..io import FgvrError
 from . import official
 from .official import Row
 
-NAME = "pets37"
-TITLE = "Oxford-IIIT Pet"
-# md5 as pinned by torchvision.datasets.OxfordIIITPet
-FILES = {
-    "images.tar.gz": "md5:5c4f3ee8e5d25df40f4fd59a7f44e54c",
-    "annotations.tar.gz": "md5:95a8c909bbe2e81eed6a22bccdf3f68f",
-}
-URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/data/{file}"
-MIRRORS = ["https://thor.robots.ox.ac.uk/pets/{file}"]
-EXTRACTED = ""
-ROOT_LAYOUT = "the folder holding images/ and annotations/ (trainval.txt, test.txt)"
-SPLITS = ["train", "test"]
-COUNTS = {"train": 3680, "test": 3669}
-LISTS = {"train": "annotations/trainval.txt", "test": "annotations/test.txt"}
-
-
-def splits(options: dict) -> list[str]:
-    return SPLITS
+LISTS = {"train": "annotations/trainval.txt", "test": "annotations/test.txt"}  # the official trainval is `train`
 
 
 def clean_name(raw: str) -> str:
@@ -56,5 +38,27 @@ def parse(root: Path) -> tuple[list[Row], pd.DataFrame]:
     return rows, official.numbered_class_table(raw_of, clean_name, f"{root / LISTS['train']}, {root / LISTS['test']}")
 
 
+SPEC = official.DatasetSpec(
+    name="pets37",
+    title="Oxford-IIIT Pet",
+    # md5 as pinned by torchvision.datasets.OxfordIIITPet
+    files={
+        "images.tar.gz": "md5:5c4f3ee8e5d25df40f4fd59a7f44e54c",
+        "annotations.tar.gz": "md5:95a8c909bbe2e81eed6a22bccdf3f68f",
+    },
+    url="https://www.robots.ox.ac.uk/~vgg/data/pets/data/{file}",
+    mirrors=("https://thor.robots.ox.ac.uk/pets/{file}",),
+    root_layout="the folder holding images/ and annotations/ (trainval.txt, test.txt)",
+    splits=("train", "test"),
+    counts={"train": 3680, "test": 3669},
+    metadata=tuple(LISTS.values()),
+    parse=parse,
+)
+
+
+def splits(options: dict) -> list[str]:
+    return list(SPEC.splits)
+
+
 def prepare(options: dict, out_dir, **context):
-    return official.prepare(sys.modules[__name__], options, out_dir, **context)
+    return official.prepare(SPEC, options, out_dir, **context)
