@@ -92,8 +92,11 @@ def test_alignment_and_figures(demo, cfg):
     for pooling in cfg["analysis"]["poolings"]:
         points = pd.read_csv(demo / f"results/plots/synthetic/tsne_{pooling}.csv")
         k = cfg["analysis"]["tsne"]["classes"]
-        assert points["model"].nunique() == 2 and points["class_name"].nunique() == k
-        assert (points["kind"] == "category name").sum() == 2 * k
+        assert list(dict.fromkeys(points["panel"])) == list("abcdef")
+        chosen = points[points["chosen"]]
+        assert points["model"].nunique() == 2 and chosen["class_name"].nunique() == k
+        # names: all 12 in panels b and e (k of them chosen), the k chosen ones in c and f
+        assert (chosen["what"] == "name").sum() == 4 * k and (points["what"] == "name").sum() == 2 * (12 + k)
         assert np.isfinite(points[["x", "y"]].to_numpy()).all()
     summary = pd.read_csv(demo / "results/analysis/synthetic/summary.csv")
     assert set(summary["model"]) == {"demo-mllm", "demo-vlm"} and summary["demo"].all()
