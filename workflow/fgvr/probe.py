@@ -119,13 +119,21 @@ class Fit:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, C: float, max_iter: int = 2000, tol: float = 1e-4,
-                 init: Fit | None = None, device: str = "auto", history: int = 10) -> Fit:
+                 init: Fit | None = None, device: str = "auto") -> Fit:
     """Minimise ``C * sum_i log_loss_i + 0.5 ||W||^2`` (intercept free) on already standardised
-    ``x`` by full-batch L-BFGS; ``init`` warm-starts from another fit with the same classes.
+    ``x`` by full-batch L-BFGS; ``init`` warm-starts from another fit with the same classes."""
+    return fit_path(x, y, [C], max_iter, tol, init, device)[0]
 
-    Each iteration costs two products with ``x``: ``x @ direction`` once, so that the line
-    search moves along cached logits (its trial points cost a softmax, not a pass over the
-    features), and ``x.T @ residual`` for the new gradient."""
+
+def fit_path(x: np.ndarray, y: np.ndarray, Cs, max_iter: int = 2000, tol: float = 1e-4, init: Fit | None = None,
+             device: str = "auto", history: int = 10) -> list[Fit]:
+    """One fit per C of ``Cs``, in the given order, each starting from the one before (from
+    ``init``, or zero, for the first); see ``fit_logistic``.
+
+    Each L-BFGS iteration costs two products with ``x``: ``x @ direction`` once, so that the
+    line search moves along cached logits (its trial points cost a softmax, not a pass over the
+    features), and ``x.T @ residual`` for the new gradient. A warm start on the same ``x``
+    reuses the logits and the data part of the gradient: moving to the next C costs nothing."""
     import torch
 
     device = pick_device(device)
@@ -135,6 +143,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, C: float, max_iter: int = 2000, t
     if init is not None and not np.array_equal(init.classes, classes):
         init = None
     n, d, k = len(yi), np.shape(x)[1], len(classes)
+    fits, state = [], None
     with _threads(n * d * k, device), torch.no_grad():
         X = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)
         Y = torch.as_tensor(yi, dtype=torch.long, device=device)
@@ -142,15 +151,18 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, C: float, max_iter: int = 2000, t
         if init is not None:
             theta[:d * k] = torch.as_tensor(init.coef.reshape(-1), device=device)
             theta[d * k:] = torch.as_tensor(init.intercept, device=device)
-        result = _lbfgs(X, Y, theta, d, k, 1.0 / (C * n), max_iter, tol, history)
-        coef = theta[:d * k].view(d, k).cpu().numpy()
-        intercept = theta[d * k:].cpu().numpy()
-    return Fit(classes, coef, intercept, float(C), **result)
+        for C in Cs:
+            result, state = _lbfgs(X, Y, theta, d, k, 1.0 / (C * n), max_iter, tol, history, state)
+            fits.append(Fit(classes, theta[:d * k].view(d, k).cpu().numpy().copy(),
+                            theta[d * k:].cpu().numpy().copy(), float(C), **result))
+    return fits
 
 
-def _lbfgs(X, Y, theta, d: int, k: int, lam: float, max_iter: int, tol: float, history: int) -> dict:
+def _lbfgs(X, Y, theta, d: int, k: int, lam: float, max_iter: int, tol: float, history: int, state=None):
     """L-BFGS on f(W, b) = mean_i log_loss(x_i W + b, y_i) + lam/2 ||W||^2, in place on
-    ``theta``; stops when max |grad f| <= tol (scipy's pgtol, as sklearn's lbfgs uses it)."""
+    ``theta``; stops when max |grad f| <= tol (scipy's pgtol, as sklearn's lbfgs uses it).
+    ``state``: the logits and the data part of the gradient at ``theta``, if known. Returns
+    the solver's record and that state at the end."""
     import torch
 
     n = X.shape[0]
@@ -162,15 +174,23 @@ def _lbfgs(X, Y, theta, d: int, k: int, lam: float, max_iter: int, tol: float, h
     def value(Z, W):
         return float((torch.logsumexp(Z, 1) - Z[rows, Y]).mean() + 0.5 * lam * W.pow(2).sum())
 
-    def gradient(Z, W):
+    def data_gradient(Z):
         R = torch.softmax(Z, 1)
         R[rows, Y] -= 1
         R /= n
-        return torch.cat([(X.T @ R + lam * W).reshape(-1), R.sum(0)])
+        return torch.cat([(X.T @ R).reshape(-1), R.sum(0)])
+
+    def gradient(W):  # from the data part in state[1]
+        g = state[1].clone()
+        g[:d * k] += lam * W.reshape(-1)
+        return g
 
     W, b = split(theta)
-    Z = X @ W + b
-    f, g = value(Z, W), gradient(Z, W)
+    if state is None:
+        Z = X @ W + b
+        state = [Z, data_gradient(Z)]
+    Z = state[0]
+    f, g = value(Z, W), gradient(W)
     S, Yd, rho = [], [], []
     it, gmax = 0, float(g.abs().max())
     while gmax > tol and it < max_iter:
@@ -196,7 +216,8 @@ def _lbfgs(X, Y, theta, d: int, k: int, lam: float, max_iter: int, tol: float, h
             break
         theta += t * q
         Z = Z + t * XD
-        g_new = gradient(Z, W)
+        state = [Z, data_gradient(Z)]
+        g_new = gradient(W)
         s, yv = t * q, g_new - g
         sy = float(s @ yv)
         if sy > 1e-10 * float(yv @ yv):
@@ -208,7 +229,7 @@ def _lbfgs(X, Y, theta, d: int, k: int, lam: float, max_iter: int, tol: float, h
         f, g = f_new, g_new
         gmax = float(g.abs().max())
         it += 1
-    return {"converged": gmax <= tol, "n_iter": it, "grad_max": gmax}
+    return {"converged": gmax <= tol, "n_iter": it, "grad_max": gmax}, state
 
 
 def _phi(Z, XD, Y, rows, W, dW, lam, t):
@@ -276,16 +297,15 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
         fit_x, fit_y, sel_x, sel_y = np.asarray(train_x), train_y, None, None
         source = "none (one C)"
 
-    grid, best, prev = [], None, None
+    grid, best = [], None
     if sel_x is not None:
         scale = Standardiser(fit_x)
         zf, zs = scale(fit_x), scale(sel_x)
-        for C in Cs:
-            prev = fit_logistic(zf, fit_y, C, max_iter, tol, init=prev, device=device)
-            grid.append({"C": C, "val_accuracy": prev.accuracy(zs, sel_y), "converged": prev.converged,
-                         "n_iter": prev.n_iter})
+        for fit in fit_path(zf, fit_y, Cs, max_iter, tol, device=device):  # small C to large: warm starts
+            grid.append({"C": fit.C, "val_accuracy": fit.accuracy(zs, sel_y), "converged": fit.converged,
+                         "n_iter": fit.n_iter})
             if best is None or grid[-1]["val_accuracy"] > best[1]["val_accuracy"]:
-                best = (prev, grid[-1])
+                best = (fit, grid[-1])
         chosen, init = best[1]["C"], best[0]
         all_x, all_y = np.concatenate([fit_x, sel_x]), np.concatenate([fit_y, sel_y])
     else:
