@@ -227,3 +227,20 @@ def test_weights_load_once_the_workers_run_and_timings_are_reported(demo_checkpo
         np.testing.assert_allclose(late.groups["objects"][key], loaded.groups["objects"][key], atol=1e-5)
     assert late.attrs["architecture"] == loaded.attrs["architecture"] and late.attrs["demo"]
     assert stats["images"] == len(late.ids) and stats["first_batch_wait_s"] >= 0 and stats["steady_img_s"] > 0
+
+
+def test_vlm_categories_carry_the_option_prompt(adapters, small_dataset, tmp_path):
+    """A VLM's categories.h5 holds prompts/embed: its text embedding of "an image of a {name}"
+    for every class (what fgvr.options mines 4-way options from); an MLLM's has no such group."""
+    import torch
+
+    classes = read_classes(small_dataset / "classes.csv")
+    vlm = read_store(extract_categories(adapters["vlm"], classes, tmp_path / "vlm.h5", "demo", batch_size=4))
+    with torch.inference_mode():
+        expected = adapters["vlm"].encode_texts([f"an image of a {n}" for n in classes["class_name"]])["embed"].numpy()
+    prompts = vlm.groups["prompts"]["embed"]
+    assert prompts.shape == vlm.groups["names"]["embed"].shape == (len(classes), expected.shape[1])
+    np.testing.assert_allclose(prompts, expected, atol=1e-5)
+    assert not np.allclose(prompts, vlm.groups["names"]["embed"])
+    mllm = read_store(extract_categories(adapters["mllm"], classes, tmp_path / "mllm.h5", "demo", batch_size=4))
+    assert "prompts" not in mllm.groups and {"names", "descriptions"} <= set(mllm.groups)

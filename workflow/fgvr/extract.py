@@ -200,12 +200,20 @@ def plan_batches(sizes: np.ndarray, batch_size: int, group_by_shape: bool) -> li
 
 def extract_categories(adapter: Adapter, classes: pd.DataFrame, out: str | Path, model_name: str,
                        batch_size: int = 64, revision: str | None = None) -> Path:
-    """Representations of every category name (and class description, where given) into ``out``."""
+    """Representations of every category name (and class description, where given) into ``out``.
+
+    For a VLM also ``prompts/``: the text embedding of FOCI's zero-shot prompt
+    ``fgvr.options.PROMPT`` ("an image of a {class name}"), from which fgvr.options mines the
+    4-way options (the group is part of the fingerprint, like the others)."""
+    from .options import PROMPT
+
     names = classes["class_name"].tolist()
     groups = {"names": names}
     described = classes.get("description", pd.Series([""] * len(names))).fillna("").tolist()
     if all(described):
         groups["descriptions"] = described
+    if adapter.kind == "vlm":
+        groups["prompts"] = [PROMPT.format(name) for name in names]
     adapter.load_weights()
     attrs = store_attrs(adapter, model_name, revision)
     fp = fingerprint(groups=groups, labels=classes["label"].tolist(), checkpoint=checkpoint_identity(adapter.path),
