@@ -1,15 +1,11 @@
-def probe_val(wildcards):
-    """The official val split's embeddings, where the data set has one (C is chosen on it)."""
-    if "val" in plan.splits(config, wildcards.dataset):
-        return f"results/embeddings/{wildcards.dataset}/{wildcards.model}/val.h5"
-    return []
-
-
 rule linear_probe:
     input:
         train="results/embeddings/{dataset}/{model}/train.h5",
         test="results/embeddings/{dataset}/{model}/test.h5",
-        val=probe_val,
+        # the official val split, where the data set has one: C is chosen on it
+        val=lambda w: (
+            [f"results/embeddings/{w.dataset}/{w.model}/val.h5"] if "val" in plan.splits(config, w.dataset) else []
+        ),
     output:
         "results/analysis/{dataset}/{model}/probe.json",
     params:

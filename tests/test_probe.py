@@ -73,8 +73,8 @@ def test_chosen_C_matches_sklearn_selection():
     tx, ty = blobs(40, 6, 30, 5.0, 6, centre_seed=5)
     Cs = [1e-4, 1e-3, 0.01, 0.1, 1.0]
     kept, held = holdout(y, 0.15, 0)
-    pipe = lambda C: make_pipeline(Normalizer(), StandardScaler(), LogisticRegression(C=C, max_iter=5000))  # noqa: E731
-    sk_scores = [pipe(C).fit(x[kept], y[kept]).score(x[held], y[held]) for C in Cs]
+    sk_scores = [make_pipeline(Normalizer(), StandardScaler(), LogisticRegression(C=C, max_iter=5000))
+                 .fit(x[kept], y[kept]).score(x[held], y[held]) for C in Cs]
     result = linear_probe(x, y, tx, ty, Cs=Cs)
     ours = [g["val_accuracy"] for g in result["selection"]["grid"]]
     assert np.allclose(ours, sk_scores, atol=1.5 / len(held))  # at most one val image apart
@@ -105,7 +105,10 @@ def test_probe_stores_reads_the_val_store(tmp_path):
     x, y = blobs(20, 3, 8, 1.0, 10)
     vx, vy = blobs(4, 3, 8, 1.0, 11, centre_seed=10)
     tx, ty = blobs(6, 3, 8, 1.0, 12, centre_seed=10)
-    store = lambda name, a, b: Store(tmp_path / name, b, np.arange(len(b)).astype(str), {"objects": {"k": a}})  # noqa: E731
+
+    def store(name, features, labels):
+        return Store(tmp_path / name, labels, np.arange(len(labels)).astype(str), {"objects": {"k": features}})
+
     out = probe_stores(store("train.h5", x, y), store("test.h5", tx, ty), store("val.h5", vx, vy), Cs=[0.01, 1.0])
     r = out["results"]["objects"]["k"]
     assert (r["n_train"], r["n_val"], r["n_test"]) == (60, 12, 18)
