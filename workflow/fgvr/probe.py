@@ -28,7 +28,7 @@ import numpy as np
 from .io import FgvrError
 from .store import Store
 
-DEFAULT_CS = (0.0001, 0.001, 0.01, 0.1, 1.0)
+DEFAULT_CS = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0)
 FEATURES = "L2-normalised, standardised on the rows fit"
 
 
