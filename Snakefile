@@ -39,6 +39,7 @@ include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/extract.smk"
 include: "rules/analysis.smk"
+include: "rules/describe.smk"
 
 
 rule all:

@@ -62,3 +62,26 @@ def unpacking_datasets():
 def download_identity(wildcards):
     """What the downloaded file is (name, checksum), not where it comes from: the cache key."""
     return fgvr_datasets.identity(wildcards.dataset, config["datasets"][wildcards.dataset], wildcards.file)
+
+
+# ---- descriptions and options (fgvr.plan decides)
+
+
+def describe_inputs(wildcards):
+    """Inputs of describe besides the prepared tables: the checkpoint of the generator, the
+    user's file, or (CUB's annotations) the data set's folder."""
+    settings = plan.describe_settings(config, wildcards.dataset)
+    if settings["mode"] == "generate":
+        return {"model": plan.model_dir(config, settings["generator"])}
+    if settings["mode"] == "file":
+        return {"file": settings["file"]}
+    folder = dataset_folder(wildcards)
+    return {"folder": folder} if settings["loader"] == "cub200" else {}
+
+
+def foci_file(wildcards):
+    """The official FOCI option file of this data set's loader, in `options.foci_dir`."""
+    from fgvr.options import foci_file as locate
+
+    return str(locate(fgvr_datasets.loader_name(wildcards.dataset, config["datasets"][wildcards.dataset]),
+                      config["options"]["foci_dir"]))

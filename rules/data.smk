@@ -10,7 +10,7 @@ rule prepare_dataset:
     output:
         manifest="results/data/{dataset}/manifest.csv",
         classes="results/data/{dataset}/classes.csv",
-        descriptions="results/data/{dataset}/descriptions.csv",
+        ground_truth="results/data/{dataset}/ground_truth.csv",
     params:
         options=dataset_options,
     log:

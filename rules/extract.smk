@@ -30,7 +30,7 @@ rule extract_objects:
 
 rule extract_categories:
     input:
-        classes="results/data/{dataset}/classes.csv",
+        classes="results/data/{dataset}/class_descriptions.csv",
         model=model_dir,
     output:
         "results/embeddings/{dataset}/{model}/categories.h5",

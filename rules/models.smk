@@ -1,7 +1,7 @@
 rule build_demo_model:
     input:
         classes=lambda w: f"results/data/{model_options(w)['vocab_from']}/classes.csv",
-        descriptions=lambda w: f"results/data/{model_options(w)['vocab_from']}/descriptions.csv",
+        descriptions=lambda w: f"results/data/{model_options(w)['vocab_from']}/ground_truth.csv",
     output:
         directory("resources/models/{model}"),
     params:

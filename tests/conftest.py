@@ -27,7 +27,7 @@ def dataset_texts(small_dataset) -> list[str]:
 
     classes = read_classes(small_dataset / "classes.csv")
     return (classes["class_name"].tolist() + classes["description"].tolist()
-            + list(read_descriptions(small_dataset / "descriptions.csv").values()))
+            + list(read_descriptions(small_dataset / "ground_truth.csv").values()))
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from fgvr.store import read_store
 
 def run(adapter, dataset, out, **kw):
     manifest = read_manifest(dataset / "manifest.csv", "train")
-    return extract_split(adapter, manifest, out, "demo", read_descriptions(dataset / "descriptions.csv"),
+    return extract_split(adapter, manifest, out, "demo", read_descriptions(dataset / "ground_truth.csv"),
                          batch_size=8, progress=False, **kw)
 
 

@@ -103,7 +103,7 @@ def test_extraction_into_hdf5(family_adapters, small_dataset, tmp_path, family, 
     adapter = family_adapters[family]
     manifest = read_manifest(small_dataset / "manifest.csv", "test")
     store = read_store(extract_split(adapter, manifest, tmp_path / "test.h5", family,
-                                     read_descriptions(small_dataset / "descriptions.csv"), batch_size=8,
+                                     read_descriptions(small_dataset / "ground_truth.csv"), batch_size=8,
                                      progress=False))
     assert store.keys("objects") == sorted(adapter.image_keys)
     for key, size in adapter.hidden_sizes().items():

@@ -20,7 +20,7 @@ def test_writes_the_three_tables(tmp_path):
     write_dataset(tmp_path, manifest(), CLASSES)
     assert read_manifest(tmp_path / "manifest.csv", "test")["image_id"].tolist() == ["b"]
     assert pd.read_csv(tmp_path / "classes.csv").columns.tolist() == ["label", "class_name", "raw_name", "description"]
-    assert pd.read_csv(tmp_path / "descriptions.csv").empty
+    assert pd.read_csv(tmp_path / "ground_truth.csv").empty
 
 
 @pytest.mark.parametrize("change, message", [

@@ -49,7 +49,7 @@ def test_manifest_contract(small_dataset):
 
 def test_descriptions_state_the_class_attributes(small_dataset):
     manifest = read_manifest(small_dataset / "manifest.csv")
-    descriptions = read_descriptions(small_dataset / "descriptions.csv")
+    descriptions = read_descriptions(small_dataset / "ground_truth.csv")
     classes = read_classes(small_dataset / "classes.csv").set_index("label")
     assert set(descriptions) == set(manifest["image_id"])
     for _, row in manifest.head(20).iterrows():

@@ -102,6 +102,51 @@ def test_alignment_and_figures(demo, cfg):
     assert set(summary["model"]) == {"demo-mllm", "demo-vlm"} and summary["demo"].all()
 
 
+def test_descriptions_negatives_and_options(demo, cfg):
+    data = demo / "results/data/synthetic"
+    manifest = pd.read_csv(data / "manifest.csv", dtype={"image_id": str})
+    described = pd.read_csv(data / "descriptions.csv", dtype=str)
+    truth = pd.read_csv(data / "ground_truth.csv", dtype=str)
+    assert described["image_id"].tolist() == manifest["image_id"].tolist()
+    assert dict(zip(described["image_id"], described["description"])) == dict(zip(truth["image_id"], truth["description"]))
+    per_class = pd.read_csv(data / "class_descriptions.csv")
+    assert len(per_class) == 12 and per_class["description"].str.startswith("It has").all()
+    assert json.loads((data / "attributes.json").read_text())["source"] == "ground_truth"
+    negatives = pd.read_csv(data / "negatives/demo-vlm.csv")
+    assert len(negatives) == 12 * 3 and (negatives["label"] != negatives["negative_label"]).all()
+    assert (negatives.groupby("label")["similarity"].diff().dropna() <= 0).all()  # rank 1 most similar
+    # options: the true class and the 3 wrong classes the VLM ranks highest for the image, recomputed here
+    with h5py.File(demo / "results/embeddings/synthetic/demo-vlm/test.h5") as f:
+        images, ids = f["objects/embed"][:], [i.decode() if isinstance(i, bytes) else i for i in f["image_ids"][:]]
+    with h5py.File(demo / "results/embeddings/synthetic/demo-vlm/categories.h5") as f:
+        prompts = f["prompts/embed"][:]
+    scores = (images / np.linalg.norm(images, axis=1, keepdims=True)) @ (prompts / np.linalg.norm(prompts, axis=1,
+                                                                                                   keepdims=True)).T
+    lines = [json.loads(line) for line in (data / "options/demo-vlm/test.jsonl").read_text().splitlines()]
+    assert [row["image_id"] for row in lines] == ids
+    for row, score in zip(lines, scores):
+        assert row["options"][row["answer"]] == row["label"] and len(set(row["options"])) == 4
+        score[row["label"]] = -np.inf
+        assert set(row["options"]) - {row["label"]} == set(np.argsort(-score)[:3].tolist())
+    assert len({row["answer"] for row in lines}) == 4  # the true class is not always in one place
+    train = (data / "options/demo-vlm/train.jsonl").read_text().splitlines()
+    assert len(train) == (manifest["split"] == "train").sum()
+
+
+def test_generated_descriptions_cover_every_image(demo, cfg):
+    data = demo / "results/data/synthetic-generated"
+    manifest = pd.read_csv(data / "manifest.csv", dtype={"image_id": str})
+    described = pd.read_csv(data / "descriptions.csv", dtype=str, keep_default_na=False)
+    assert described["image_id"].tolist() == manifest["image_id"].tolist() and described["description"].str.len().min() > 0
+    info = json.loads((data / "attributes.json").read_text())
+    assert info["source"] == "generate" and info["generator"] == "demo-mllm"
+    assert 1 <= len(info["attributes"]) <= cfg["descriptions"]["attributes"]
+    cache = demo / "resources/cache/describe/synthetic-generated/demo-mllm.jsonl"
+    vqa = [json.loads(line) for line in cache.read_text().splitlines()]
+    assert sum(e["attribute"] in info["attributes"] for e in vqa) == len(manifest) * len(info["attributes"])
+    assert not (demo / "results/embeddings/synthetic-generated").exists()  # not in analysis.datasets
+
+
 def test_every_job_wrote_its_log(demo):
     logs = {p.relative_to(demo / "results/logs").as_posix() for p in (demo / "results/logs").rglob("*.log")}
     for model in ("demo-mllm", "demo-vlm"):
@@ -151,6 +196,11 @@ def test_changing_a_model_reruns_its_chain_only(demo, cfg, tmp_path):
 @pytest.mark.parametrize("edit, key", [
     (lambda c: c["datasets"].__setitem__("synthtic", c["datasets"].pop("synthetic")), "datasets.synthtic"),
     (lambda c: c["datasets"]["synthetic"].__setitem__("images_per_class", "forty"), "datasets.synthetic.images_per_class"),
+    (lambda c: c["descriptions"].__setitem__("generator", "demo-vlm"), "descriptions.generator"),
+    (lambda c: c["negatives"].__setitem__("vlm", "demo-mllm"), "negatives.vlm"),
+    (lambda c: c["options"].__setitem__("sources", ["nope"]), "options.sources[0]"),
+    (lambda c: c["datasets"]["synthetic-generated"].__setitem__("descriptions", {"file": "missing.csv"}),
+     "datasets.synthetic-generated.descriptions.file"),
 ])
 def test_bad_config_fails_before_any_job(cfg, tmp_path, edit, key):
     cfg = yaml.safe_load(yaml.safe_dump(cfg))
@@ -170,12 +220,25 @@ def test_lint_is_clean():
 
 def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     """config/paper.yaml: Idefics2-8B + SigLIP over the six data sets, planned with no network."""
-    result = snakemake(tmp_path, "-n", config=ROOT / "config" / "paper.yaml")
+    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    foci = ROOT.parent / "shared" / "data" / "foci-options"  # the official option files, where present
+    if foci.is_dir():
+        paper["options"]["foci_dir"] = str(foci)
+    else:
+        paper["options"]["sources"].remove("foci")
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper))
+    result = snakemake(tmp_path, "-n", config=tmp_path / "paper.yaml")
     jobs = planned_jobs(result)
-    # train and test of six data sets (flowers102's and aircraft100's val split is not analysed)
-    assert jobs["extract_objects"] == 2 * 6 * 2
+    # train and test of six data sets, and the val splits of flowers102 and aircraft100 (the probe's C)
+    assert jobs["extract_objects"] == 2 * (6 * 2 + 2)
     assert jobs["fetch_model"] == 2 and jobs["prepare_dataset"] == 6 and jobs["download_dataset"] == 13
+    assert jobs["describe"] == 6 and jobs["negatives"] == 6 and jobs["mine_options"] == 6 * 2
+    assert jobs.get("foci_options", 0) == (6 if foci.is_dir() else 0)
     text = result.stdout + result.stderr
     extraction = [block for block in text.split("\n\n") if "rule extract_objects:" in block]
     assert extraction and all("gpu=1" in block and "mem_mb=" in block and "runtime=" in block
                               for block in extraction)
+    describe = [block for block in text.split("\n\n") if "rule describe:" in block]
+    generated = [b for b in describe if "cub200" not in b]
+    assert len(generated) == 5 and all("gpu=1" in b for b in generated)
+    assert all("gpu=0" in b for b in describe if "cub200" in b)  # CUB: its annotations, no GPU

@@ -55,6 +55,8 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                           + (f" ({error.schema['description']})" if leaf else ""))
     _check_models(config)
     _check_analysis(config)
+    _check_descriptions(config)
+    _check_options(config)
     canonical = _sorted(config)  # Snakemake compares params as text: key order must not matter
     config.clear()
     config.update(canonical)
@@ -113,3 +115,48 @@ def _check_analysis(config: dict) -> None:
                                   f"{models[name]['kind']!r}, not {kind!r}")
     if not analysis["mllm"] and not analysis["vlm"]:
         raise ConfigError("config key analysis: list at least one model under mllm or vlm")
+
+
+def _check_model_kind(config: dict, key: str, name: str, kind: str) -> None:
+    if name not in config["models"]:
+        raise ConfigError(f"config key {key}: {name!r} is not a model in `models` ({sorted(config['models'])})")
+    if config["models"][name]["kind"] != kind:
+        raise ConfigError(f"config key {key}: model {name!r} has kind {config['models'][name]['kind']!r}, "
+                          f"not {kind!r}")
+
+
+def _check_descriptions(config: dict) -> None:
+    from . import plan
+
+    for i, name in enumerate(config["analysis"].get("datasets") or []):
+        if name not in config["datasets"]:
+            raise ConfigError(f"config key analysis.datasets[{i}]: {name!r} is not a data set in `datasets` "
+                              f"({sorted(config['datasets'])})")
+    for name, options in config["datasets"].items():
+        mode = plan.description_mode(config, name)
+        loader = options.get("loader", name)
+        if mode == "ground_truth" and loader not in plan.GROUND_TRUTH_LOADERS:
+            raise ConfigError(f"config key datasets.{name}.descriptions: {loader} has no annotations to describe "
+                              f"its images from (ground_truth: {list(plan.GROUND_TRUTH_LOADERS)}); use generate or "
+                              "{file: my.csv}")
+        if mode == "file" and not Path(options["descriptions"]["file"]).is_file():
+            raise ConfigError(f"config key datasets.{name}.descriptions.file: {options['descriptions']['file']} "
+                              "does not exist")
+        if mode == "generate":
+            generator = plan.generator(config)
+            key = "descriptions.generator"
+            if generator is None:
+                raise ConfigError(f"config key {key}: datasets.{name} generates its descriptions, but no MLLM is "
+                                  "named here or in analysis.mllm")
+            _check_model_kind(config, key, generator, "mllm")
+
+
+def _check_options(config: dict) -> None:
+    from . import plan
+
+    vlm = plan.negatives_vlm(config)
+    if vlm is not None:
+        _check_model_kind(config, "negatives.vlm", vlm, "vlm")
+    for i, source in enumerate(plan.option_sources(config)):
+        if source != "foci":
+            _check_model_kind(config, f"options.sources[{i}]", source, "vlm")

@@ -218,3 +218,60 @@ def write(out: dict, info: dict, descriptions: pd.DataFrame, class_descriptions:
     write_csv(out["class_descriptions"], class_descriptions[CLASS_COLUMNS])
     write_json(out["attributes"], info)
 
+
+
+# ---------------------------------------------------------------- one data set, any source
+
+def ground_truth(settings: dict, manifest: pd.DataFrame, classes: pd.DataFrame, annotated: str | Path,
+                 folder: str | Path | None, dataset: str):
+    """(info, descriptions, class descriptions) from annotations: the prepared ground_truth.csv
+    and classes.csv (synthetic), or CUB's attribute files under the data set's folder."""
+    from . import ground_truth as gt
+
+    if settings["loader"] == "cub200":
+        from .datasets import official, spec
+
+        options = {"root": folder}
+        root = official.layout(spec(dataset, options), options, folder)
+        images, per_class = gt.cub200(root, manifest, classes)
+        attributes = sorted({part for part, _ in gt._attribute_names(root).values()})
+    else:
+        frame = pd.read_csv(annotated, dtype=str, keep_default_na=False)
+        images = frame[IMAGE_COLUMNS]
+        per_class = classes[CLASS_COLUMNS]
+        from .datasets.synthetic import ATTRIBUTES
+
+        attributes = [a.replace("_", " ") for a in ATTRIBUTES]
+    info = {"super": settings["super"], "kinds": settings["kinds"], "attributes": attributes,
+            "source": "ground_truth", "model": None, "prompts": None}
+    return info, images, per_class
+
+
+def run(settings: dict, manifest: pd.DataFrame, classes: pd.DataFrame, dataset: str, annotated=None, folder=None,
+        model_dir=None, cache=None, batch_size: int = 32, device: str = "auto", progress: bool = True):
+    """The descriptions of one data set as its config entry asks (``settings``: plan.describe_settings).
+    Returns (info, descriptions in manifest order, class descriptions); raises naming the
+    data set and entry when an image is left undescribed."""
+    where = f"datasets.{dataset}.descriptions"
+    if settings["mode"] == "ground_truth":
+        info, images, per_class = ground_truth(settings, manifest, classes, annotated, folder, dataset)
+    elif settings["mode"] == "file":
+        images = from_file(settings["file"], manifest, f"{where}.file")
+        per_class = classes[CLASS_COLUMNS]  # the class descriptions the data set has, if any
+        info = {"super": settings["super"], "kinds": settings["kinds"], "attributes": [], "source": "file",
+                "file": str(settings["file"]), "model": None, "prompts": None}
+        where = f"{where}.file ({settings['file']})"
+    else:
+        from .extract import checkpoint_identity
+        from .models import load_adapter
+        from .models.fetch import recorded_commit
+        from .store import fingerprint
+
+        model = settings["model"]
+        adapter = load_adapter(model_dir, "mllm", model["dtype"], device, model["trust_remote_code"])
+        revision = recorded_commit(model_dir) or fingerprint(checkpoint=checkpoint_identity(model_dir))[:16]
+        info, images, per_class = generate(adapter, manifest, classes, settings["super"], settings["kinds"], cache,
+                                           revision, settings["attribute_list"], settings["attributes"],
+                                           settings["max_new_tokens"], batch_size, progress, where)
+        info["generator"] = settings["generator"]
+    return info, check(images, manifest, where), per_class

@@ -1,4 +1,4 @@
-"""Rule prepare_dataset: write manifest.csv, classes.csv, descriptions.csv for one data set."""
+"""Rule prepare_dataset: write manifest.csv, classes.csv, ground_truth.csv for one data set."""
 from pathlib import Path
 
 from fgvr import datasets

@@ -45,10 +45,14 @@ def spec(name: str, options: dict):
 TRANSFER_KEYS = ("url", "mirrors", "retries", "timeout")
 
 
+# Keys read by the describe rule, not by preparation.
+DESCRIBE_KEYS = ("descriptions", "super", "kinds")
+
+
 def content_options(options: dict) -> dict:
     """The options that decide a prepared data set: where a download comes from, or how
-    patiently, does not (the download rule checks the checksum)."""
-    return {k: v for k, v in options.items() if k not in TRANSFER_KEYS}
+    patiently, does not (the download rule checks the checksum), nor how it is described."""
+    return {k: v for k, v in options.items() if k not in TRANSFER_KEYS + DESCRIBE_KEYS}
 
 
 def splits(name: str, options: dict) -> list[str]:

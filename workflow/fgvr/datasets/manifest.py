@@ -4,7 +4,7 @@ manifest.csv      image_id,path,label,class_name,split,width,height
                   (width, height: the image's size in pixels, read once here so later
                   stages can plan batches without opening every image)
 classes.csv       label,class_name,raw_name,description   (description may be empty)
-descriptions.csv  image_id,description                   (per-image; may hold no rows)
+ground_truth.csv image_id,description                   (annotated per-image descriptions; may hold no rows)
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def write_dataset(out_dir: str | Path, manifest: pd.DataFrame, classes: pd.DataF
         classes = classes.assign(description="")
     check_tables(manifest, classes[CLASSES_COLUMNS], descriptions, source=out_dir)
     write_csv(out_dir / "classes.csv", classes[CLASSES_COLUMNS])
-    write_csv(out_dir / "descriptions.csv", descriptions[DESCRIPTION_COLUMNS])
+    write_csv(out_dir / "ground_truth.csv", descriptions[DESCRIPTION_COLUMNS])
     write_csv(out_dir / "manifest.csv", manifest[MANIFEST_COLUMNS])
 
 

@@ -1,0 +1,93 @@
+# Descriptions, hard negatives and 4-way options: the data that fine-tuning and evaluation read
+# (DESIGN.md's contracts). fgvr.plan decides which exist for a config; fgvr.describe and
+# fgvr.options make them.
+
+
+rule describe:
+    input:
+        unpack(describe_inputs),
+        manifest="results/data/{dataset}/manifest.csv",
+        classes="results/data/{dataset}/classes.csv",
+        annotated="results/data/{dataset}/ground_truth.csv",
+    output:
+        attributes="results/data/{dataset}/attributes.json",
+        descriptions="results/data/{dataset}/descriptions.csv",
+        class_descriptions="results/data/{dataset}/class_descriptions.csv",
+    params:
+        settings=lambda w: plan.describe_settings(config, w.dataset),
+        cache=lambda w: f"resources/cache/describe/{w.dataset}/{plan.generator(config)}.jsonl",
+    resources:
+        gpu=lambda w: int(plan.description_mode(config, w.dataset) == "generate"),
+        mem_mb=16000,
+        runtime=config["extraction"]["runtime_min"],
+    log:
+        "results/logs/describe/{dataset}.log",
+    benchmark:
+        "results/benchmarks/describe/{dataset}.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/describe.py"
+
+
+rule negatives:
+    input:
+        classes="results/data/{dataset}/classes.csv",
+        store=lambda w: (f"results/embeddings/{w.dataset}/{w.vlm}/categories.h5" if config["negatives"]["by"] == "names"
+                         else f"results/embeddings/{w.dataset}/{w.vlm}/train.h5"),
+    output:
+        "results/data/{dataset}/negatives/{vlm}.csv",
+    params:
+        by=config["negatives"]["by"],
+        k=config["negatives"]["k"],
+    log:
+        "results/logs/negatives/{dataset}/{vlm}.log",
+    benchmark:
+        "results/benchmarks/negatives/{dataset}/{vlm}.tsv"
+    wildcard_constraints:
+        vlm=plan.one_of(plan.vlm_models(config)),
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/negatives.py"
+
+
+rule mine_options:
+    input:
+        manifest="results/data/{dataset}/manifest.csv",
+        objects="results/embeddings/{dataset}/{vlm}/{split}.h5",
+        categories="results/embeddings/{dataset}/{vlm}/categories.h5",
+    output:
+        "results/data/{dataset}/options/{vlm}/{split}.jsonl",
+    params:
+        seed=config["options"]["seed"],
+    log:
+        "results/logs/mine_options/{dataset}/{vlm}/{split}.log",
+    benchmark:
+        "results/benchmarks/mine_options/{dataset}/{vlm}/{split}.tsv"
+    wildcard_constraints:
+        vlm=plan.one_of(plan.vlm_models(config)),
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/mine_options.py"
+
+
+rule foci_options:
+    input:
+        manifest="results/data/{dataset}/manifest.csv",
+        classes="results/data/{dataset}/classes.csv",
+        official=foci_file,
+    output:
+        "results/data/{dataset}/options/foci/test.jsonl",
+    params:
+        seed=config["options"]["seed"],
+        loader=lambda w: fgvr_datasets.loader_name(w.dataset, config["datasets"][w.dataset]),
+    log:
+        "results/logs/foci_options/{dataset}.log",
+    benchmark:
+        "results/benchmarks/foci_options/{dataset}.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/foci_options.py"
