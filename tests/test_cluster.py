@@ -280,15 +280,15 @@ rule all:
 
 rule two_gpus:
     output: "launch.txt"
-    resources: gpu=2, slurm_partition="gpu", mem_mb=500, runtime=5
+    resources: gpu=2, mem_mb=500, runtime=5
     shell: "PYTHONPATH={ROOT / 'workflow'} {sys.executable} -m fgvr.launch > {{output}}"
 """)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(tmp_path / "w"),
-           "--executor", "slurm", "--jobs", "1", "--slurm-status-command", "squeue", *FAST]
+           "--profile", str(PROFILE), *FAST]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     [job] = records(tmp_path / "w")
-    assert (job["rule"], job["gpus"], job["state"]) == ("two_gpus", "gres:gpu:2", "COMPLETED")
+    assert (job["rule"], job["partition"], job["gpus"], job["state"]) == ("two_gpus", "gpu", "gres:gpu:2", "COMPLETED")
     text = (tmp_path / "w/launch.txt").read_text()
     assert "-m accelerate.commands.launch --multi_gpu" in text
     assert "--num_processes 2 --gpu_ids 0,1" in text and "gpus: 0,1" in text
@@ -314,7 +314,7 @@ def test_jobs_carry_the_rules_resources(demo):
     cfg = yaml.safe_load(CONFIG.read_text())
     runtime = cfg.get("extraction", {}).get("runtime_min", 120)
     for job in records(demo.remote):
-        if job["rule"].startswith("extract_"):  # GPU rules: gpu=1 -> --gpus=1 on the gpu partition
+        if job["rule"].startswith("extract_"):  # GPU rules: gpu=1 -> --gpus=1, partition gpu (partitions.yaml)
             assert (job["partition"], job["gpus"], job["mem"]) == ("gpu", "gres:gpu:1", "16000M"), job
             assert job["limit"] == f"{runtime // 60}:{runtime % 60:02d}:00", job
         else:  # CPU rules: the profile's defaults
