@@ -57,6 +57,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     _check_analysis(config)
     _check_descriptions(config)
     _check_options(config)
+    _check_evaluation(config)
     canonical = _sorted(config)  # Snakemake compares params as text: key order must not matter
     config.clear()
     config.update(canonical)
@@ -160,3 +161,34 @@ def _check_options(config: dict) -> None:
     for i, source in enumerate(plan.option_sources(config)):
         if source != "foci":
             _check_model_kind(config, f"options.sources[{i}]", source, "vlm")
+
+
+def _check_evaluation(config: dict) -> None:
+    from . import plan
+
+    ev, models = config["evaluation"], config["models"]
+    kinds = set()
+    for i, name in enumerate(ev["models"]):
+        if name not in models:
+            raise ConfigError(f"config key evaluation.models[{i}]: {name!r} is not a model in `models` ({sorted(models)})")
+        kinds.add(models[name]["kind"])
+    protocols = plan.evaluation_protocols(config)
+    key = "evaluation.protocols" if ev.get("protocols") is not None else "evaluation.protocols (default)"
+    sources = plan.option_sources(config)
+    for i, protocol in enumerate(protocols):
+        kind = plan.protocol_kind(protocol)
+        source = protocol[len("mc4-"):] if protocol.startswith("mc4-") else None
+        if source is not None and source not in sources:
+            raise ConfigError(f"config key {key}[{i}]: {protocol!r} asks for options from {source!r}, which "
+                              f"options.sources does not make ({sources})")
+        if source not in (None, "foci") and "test" not in config["options"]["splits"]:
+            raise ConfigError(f"config key {key}[{i}]: {protocol!r} evaluates on the test split, which "
+                              f"options.splits ({config['options']['splits']}) leaves out")
+        if ev["models"] and kind not in kinds:
+            raise ConfigError(f"config key {key}[{i}]: {protocol!r} is run by a {kind}, and evaluation.models "
+                              f"lists none ({ev['models']})")
+    for i, name in enumerate(ev["models"]):
+        kind = models[name]["kind"]
+        if not any(plan.protocol_kind(p) == kind for p in protocols):
+            raise ConfigError(f"config key evaluation.models[{i}]: {name!r} is a {kind}, and none of "
+                              f"{protocols} is for a {kind} ({'mc4-{source}, open' if kind == 'mllm' else 'zeroshot'})")

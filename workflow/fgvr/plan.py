@@ -165,4 +165,105 @@ def targets(config: dict) -> list[str]:
         plots = PLOTS.format(dataset=ds)
         out += [f"{plots}/probe.png", f"{plots}/alignment.png", f"results/analysis/{ds}/summary.csv"]
         out += [f"{plots}/tsne_{pooling}.png" for pooling in config["analysis"]["poolings"]]
+    out += evaluation_targets(config)
     return out
+
+
+# ---- evaluation (issue 10): results/eval/{dataset}/{model}/{protocol}.jsonl|json, results/summary/benchmark.*
+
+EVAL = "results/eval/{dataset}/{model}/{protocol}"
+SUMMARY = "results/summary/benchmark"
+EVAL_SPLIT = "test"
+
+
+def evaluation_protocols(config: dict) -> list[str]:
+    """The configured protocols; by default mc4-{source} for every options source, open, zeroshot."""
+    protocols = config.get("evaluation", {}).get("protocols")
+    if protocols is None:
+        protocols = [f"mc4-{s}" for s in option_sources(config)] + ["open", "zeroshot"]
+    return list(protocols)
+
+
+def protocol_kind(protocol: str) -> str:
+    return "vlm" if protocol == "zeroshot" else "mllm"
+
+
+def test_options_file(config: dict, dataset: str, source: str) -> str | None:
+    """options/{source}/test.jsonl where the config makes it for this data set, else None."""
+    path = f"{DATA.format(dataset=dataset)}/options/{source}/{EVAL_SPLIT}.jsonl"
+    return path if path in option_files(config, dataset) else None
+
+
+def zeroshot_source(config: dict, dataset: str) -> str | None:
+    """The options a VLM's zero-shot is restricted to: those of the first mc4 protocol that this
+    data set has (mc4-foci first gives the paper's SigLIP row), else the first options source."""
+    sources = [p[len("mc4-"):] for p in evaluation_protocols(config) if p.startswith("mc4-")]
+    for source in sources + option_sources(config):
+        if test_options_file(config, dataset, source):
+            return source
+    return None
+
+
+def evaluation_source(config: dict, dataset: str, protocol: str) -> str | None:
+    if protocol == "zeroshot":
+        return zeroshot_source(config, dataset)
+    return protocol[len("mc4-"):] if protocol.startswith("mc4-") else None
+
+
+def evaluation_jobs(config: dict) -> list[tuple[str, str, str]]:
+    """(dataset, model, protocol) of every evaluation: each evaluated model runs the protocols of
+    its kind, on the analysed data sets that have the options the protocol needs (mc4-foci: the
+    six paper sets)."""
+    out = []
+    for ds in analysed_datasets(config):
+        for model in config.get("evaluation", {}).get("models", []):
+            for protocol in evaluation_protocols(config):
+                if protocol_kind(protocol) != config["models"][model]["kind"]:
+                    continue
+                source = evaluation_source(config, ds, protocol)
+                if protocol != "open" and (source is None or not test_options_file(config, ds, source)):
+                    continue
+                out.append((ds, model, protocol))
+    return out
+
+
+def evaluation_inputs(config: dict, dataset: str, model: str, protocol: str) -> dict:
+    """What rule evaluate reads: the prepared tables, the options file (mc4, zeroshot), the
+    checkpoint (an MLLM) or the VLM's cached test and category embeddings (zeroshot)."""
+    data = DATA.format(dataset=dataset)
+    out = {"manifest": f"{data}/manifest.csv", "classes": f"{data}/classes.csv"}
+    source = evaluation_source(config, dataset, protocol)
+    if source is not None:
+        out["options"] = f"{data}/options/{source}/{EVAL_SPLIT}.jsonl"
+    if protocol == "zeroshot":
+        emb = EMB.format(dataset=dataset, model=model)
+        out |= {"objects": f"{emb}/{EVAL_SPLIT}.h5", "categories": f"{emb}/categories.h5"}
+    else:
+        out["model"] = model_dir(config, model)
+    return out
+
+
+def evaluation_settings(config: dict, dataset: str, model: str, protocol: str) -> dict:
+    """What decides an evaluation's rows (rule evaluate's params; batch_size, a speed setting, is
+    left out so that changing it reruns nothing)."""
+    from .describe import domain
+
+    ev = config["evaluation"]
+    out = {"protocol": protocol, "dataset": dataset, "model": model, "kind": config["models"][model]["kind"],
+           "options_source": evaluation_source(config, dataset, protocol), "seed": ev["seed"]}
+    if protocol != "zeroshot":
+        options = config["datasets"][dataset]
+        out |= {"scoring": ev["scoring"], "max_new_tokens": ev["max_new_tokens"],
+                "open_max_new_tokens": ev["open_max_new_tokens"], "model_options": model_options(config, model),
+                "super": domain(datasets.loader_name(dataset, options), options)[0]}
+    return out
+
+
+def evaluation_results(config: dict) -> list[str]:
+    return [f"{EVAL.format(dataset=d, model=m, protocol=p)}.json" for d, m, p in evaluation_jobs(config)]
+
+
+def evaluation_targets(config: dict) -> list[str]:
+    jobs = evaluation_jobs(config)
+    out = [f"{EVAL.format(dataset=d, model=m, protocol=p)}.{ext}" for d, m, p in jobs for ext in ("jsonl", "json")]
+    return out + ([f"{SUMMARY}.{ext}" for ext in ("csv", "md", "png")] if jobs else [])

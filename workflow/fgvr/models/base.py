@@ -203,6 +203,10 @@ class MLLMAdapter(Adapter):
             try:
                 processor = AutoProcessor.from_pretrained(self.path, trust_remote_code=self.trust_remote_code)
             except (OSError, ValueError, ImportError) as err:
+                missing = missing_package(err)
+                if missing:
+                    raise FgvrError(f"{self.path}: its processor needs the {missing} package, which is not installed "
+                                    f"(pip install {missing}); chat prompts, generation and letter scoring need it") from err
                 raise FgvrError(f"{self.path}: its processor cannot be loaded for chat prompts ({err})") from err
             if not getattr(processor, "chat_template", None):
                 raise FgvrError(f"{self.path}: the checkpoint has no chat template; generation and multiple-choice "
@@ -240,6 +244,78 @@ class MLLMAdapter(Adapter):
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                                   pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
         return [t.strip() for t in tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)]
+
+    # ---- evaluation (fgvr.evaluate): CPU-side batches for DataLoader workers, next-token scores
+    # over given choices, greedy answers from prepared batches. Left padding throughout; the
+    # positions are the ones generate gives its first step (the model's own rule, M-RoPE included),
+    # so a prompt's scores do not depend on what else is in its batch.
+
+    def chat_batch(self, prompts: list[str], images: list | None) -> dict:
+        """Processor outputs for prompt i about image i, left-padded, on the CPU (no weights used:
+        runs in DataLoader workers on a ``without_model`` copy)."""
+        kwargs = dict(text=self.chat_texts(prompts, images is not None), padding=True, return_tensors="pt",
+                      add_special_tokens=False)
+        if images is not None:
+            kwargs.update(images=self.chat_images(images), **self.chat_image_kwargs)
+        return {k: v for k, v in self.processor(**kwargs).items() if isinstance(v, torch.Tensor)}
+
+    def choice_token_ids(self, choices: list[str]) -> list[list[int]]:
+        """For each choice (a letter), the vocabulary entries that are exactly it, with or without
+        a leading space ("A", "\u2581A", "\u0120A"): what a model may emit first when it answers it."""
+        from ..io import FgvrError
+
+        if getattr(self, "_choice_ids", (None,))[0] != tuple(choices):
+            tok = self.processor.tokenizer
+            special = set(tok.all_special_ids)
+            found = {c: [] for c in choices}
+            for token, index in sorted(tok.get_vocab().items(), key=lambda kv: kv[1]):
+                bare = token.lstrip("\u2581\u0120 ")
+                if bare in found and index not in special and tok.convert_tokens_to_string([token]).strip() == bare:
+                    found[bare].append(index)
+            lacking = [c for c, ids in found.items() if not ids]
+            if lacking:
+                raise FgvrError(f"{self.path}: the tokenizer has no single token for the choice(s) {lacking}; "
+                                "letter scoring needs one per choice (use scoring: generate)")
+            self._choice_ids = (tuple(choices), [found[c] for c in choices])
+        return self._choice_ids[1]
+
+    def first_positions(self, inputs: dict) -> torch.Tensor | None:
+        """The position ids generate uses for its first step (left padding: cumsum of the mask)."""
+        prepare = getattr(self.model, "_prepare_position_ids_for_generation", None)
+        if prepare is None:
+            return None
+        return prepare(inputs["input_ids"], dict(inputs))
+
+    @torch.inference_mode()
+    def choice_scores(self, prompts: list[str] | None, images: list | None, choices: list[str],
+                      inputs: dict | None = None) -> torch.Tensor:
+        """(B, len(choices)) float32 CPU: log P(the next token is choice j) after prompt i's chat
+        turn, summed over the choice's spellings (``choice_token_ids``); one forward pass.
+        ``inputs``: a prepared ``chat_batch`` instead of prompts and images."""
+        inputs = self.chat_batch(prompts, images) if inputs is None else inputs
+        inputs = {k: self.to_device(v) for k, v in inputs.items()}
+        positions = self.first_positions(inputs)
+        extra = {"position_ids": positions} if positions is not None else {}
+        logits = self.model(**inputs, **extra, use_cache=False, logits_to_keep=1).logits[:, -1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        return torch.stack([logp[:, ids].logsumexp(-1) for ids in self.choice_token_ids(choices)], 1).cpu()
+
+    @torch.inference_mode()
+    def generate_batch(self, inputs: dict, max_new_tokens: int) -> list[str]:
+        """Greedy answers for a prepared ``chat_batch`` (``generate`` from CPU inputs)."""
+        inputs = {k: self.to_device(v) for k, v in inputs.items()}
+        tok = self.processor.tokenizer
+        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                  pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+        return [t.strip() for t in tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)]
+
+
+def missing_package(err: BaseException) -> str | None:
+    """The package an ImportError-like message from transformers says is missing (torchvision ...)."""
+    import re
+
+    found = re.search(r"requires the (\w+) library", str(err))
+    return found[1].lower() if found else None
 
 
 def append_eos(tokens: torch.Tensor, mask: torch.Tensor, eos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

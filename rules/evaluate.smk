@@ -1,0 +1,48 @@
+# Benchmark evaluation (DESIGN.md contracts; fgvr.evaluate): one job per data set, model and
+# protocol, then one table of them all beside the paper's numbers. fgvr.plan decides which exist.
+
+
+rule evaluate:
+    input:
+        unpack(lambda w: plan.evaluation_inputs(config, w.dataset, w.model, w.protocol)),
+    output:
+        jsonl="results/eval/{dataset}/{model}/{protocol}.jsonl",
+        json="results/eval/{dataset}/{model}/{protocol}.json",
+    params:
+        settings=lambda w: plan.evaluation_settings(config, w.dataset, w.model, w.protocol),
+    threads: max(1, config["extraction"]["num_workers"])
+    resources:
+        # zeroshot reads cached embeddings: no GPU
+        gpu=lambda w: int(plan.protocol_kind(w.protocol) == "mllm"),
+        mem_mb=16000,
+        gpu_mem_mb=lambda w: config["extraction"]["gpu_mem_mb"] if plan.protocol_kind(w.protocol) == "mllm" else 0,
+        runtime=config["extraction"]["runtime_min"],
+    log:
+        "results/logs/evaluate/{dataset}/{model}/{protocol}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/{model}/{protocol}.tsv"
+    wildcard_constraints:
+        protocol=r"mc4-[A-Za-z0-9_.-]+|open|zeroshot",
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/evaluate.py"
+
+
+rule benchmark_table:
+    input:
+        plan.evaluation_results(config),
+    output:
+        csv=report("results/summary/benchmark.csv", caption="../workflow/report/benchmark.rst",
+                   category="Benchmark"),
+        md="results/summary/benchmark.md",
+        png=report("results/summary/benchmark.png", caption="../workflow/report/benchmark.rst",
+                   category="Benchmark"),
+    log:
+        "results/logs/benchmark_table.log",
+    benchmark:
+        "results/benchmarks/benchmark_table.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/benchmark_table.py"

@@ -1,0 +1,390 @@
+"""Evaluation (fgvr.evaluate) and the benchmark table (fgvr.benchmark) on tiny checkpoints."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import ROOT
+
+from fgvr import benchmark
+from fgvr import evaluate as ev
+from fgvr.datasets.manifest import read_classes, read_manifest
+from fgvr.io import FgvrError
+from fgvr.models import load_adapter
+from fgvr.options import _arranged, write_options
+
+CHAT_FAMILIES = ["idefics2", "idefics3", "llava", "llava_next"]  # their demo processors run on this venv
+TORCHVISION_FAMILIES = ["qwen2_vl", "qwen2_5_vl", "smolvlm"]  # their processors want torchvision (video)
+HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
+
+
+def settings(protocol="mc4-x", scoring="letters", kind="mllm", **kw):
+    return {"protocol": protocol, "dataset": "small", "model": "m", "kind": kind, "scoring": scoring,
+            "max_new_tokens": 4, "open_max_new_tokens": 4, "seed": 0, "super": "bird", "options_source": "x",
+            "model_options": {"dtype": "auto", "trust_remote_code": False}, **kw}
+
+
+@pytest.fixture(scope="module")
+def data(small_dataset, tmp_path_factory):
+    """The small synthetic set and a test-split options file (true class + the next 3 labels,
+    arranged by the seeded permutation), and a train-split one."""
+    manifest, classes = read_manifest(small_dataset / "manifest.csv"), read_classes(small_dataset / "classes.csv")
+    # names of different lengths, so that prompts of one batch differ in length (left padding)
+    classes = classes.assign(class_name=[n + " of the north" * (y % 3) for n, y in zip(classes["class_name"],
+                                                                                     classes["label"])])
+    out = tmp_path_factory.mktemp("options")
+    files = {}
+    for split in ("test", "train"):
+        rows = manifest[manifest["split"] == split]
+        c = len(classes)
+        base = np.array([[y, (y + 1) % c, (y + 3) % c, (y + 5) % c] for y in rows["label"]])
+        files[split] = out / f"{split}.jsonl"
+        write_options(files[split], _arranged(rows["image_id"], rows["label"], base, 0, "small", split))
+    return manifest, classes, files
+
+
+def run(tmp, checkpoint, data, protocol="mc4-x", scoring="letters", batch_size=16, name="out", **kw):
+    manifest, classes, files = data
+    out = {"jsonl": tmp / f"{name}.jsonl", "json": tmp / f"{name}.json"}
+    info = ev.run(settings(protocol, scoring), manifest, classes, out,
+                  options_path=None if protocol == "open" else kw.pop("options", files["test"]),
+                  model_dir=checkpoint, batch_size=batch_size, progress=False, **kw)
+    return out, info
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# ------------------------------------------------------------------------------ batch invariance
+
+@pytest.mark.parametrize("family", CHAT_FAMILIES + TORCHVISION_FAMILIES)
+def test_answers_do_not_depend_on_the_batch(family, family_checkpoints, data, tmp_path):
+    if family in TORCHVISION_FAMILIES and not HAS_TORCHVISION:
+        pytest.skip(f"{family}'s processor needs torchvision, not installed here")
+    ckpt = family_checkpoints[family]
+    adapter = load_adapter(ckpt, "mllm", weights=False)
+    from fgvr.extract import load_image
+
+    jobs = ev.jobs_for("mc4-x", data[0], data[1], ev.read_options(data[2]["test"]), "bird")[:16]
+    batch = adapter.chat_batch([j.prompt for j in jobs], [load_image(j.path) for j in jobs])
+    assert (batch["attention_mask"] == 0).any(), "the prompts differ in length: the batch is left-padded"
+    for protocol, scoring in (("mc4-x", "letters"), ("mc4-x", "generate"), ("open", "letters")):
+        one, _ = run(tmp_path, ckpt, data, protocol, scoring, batch_size=1, name=f"{protocol}{scoring}1")
+        many, _ = run(tmp_path, ckpt, data, protocol, scoring, batch_size=16, name=f"{protocol}{scoring}16")
+        alone, batched = lines(one["jsonl"]), lines(many["jsonl"])
+        # predictions, letters, answers: identical; scores: equal up to float noise (the padded
+        # batch runs other matmul shapes), i.e. at most one unit of the last kept decimal
+        strip = [{k: v for k, v in r.items() if k != "scores"} for r in alone]
+        assert strip == [{k: v for k, v in r.items() if k != "scores"} for r in batched], (family, protocol, scoring)
+        for a, b in zip(alone, batched):
+            assert np.allclose(a.get("scores", []), b.get("scores", []), rtol=0, atol=1.01 * 10 ** -ev.DECIMALS)
+        assert one["json"].read_text() == many["json"].read_text()
+    rows = lines(tmp_path / "mc4-xletters16.jsonl")
+    assert len(rows) == (data[0]["split"] == "test").sum() and all(len(r["scores"]) == 4 for r in rows)
+
+
+@pytest.mark.skipif(HAS_TORCHVISION, reason="torchvision is installed: these families run")
+@pytest.mark.parametrize("family", TORCHVISION_FAMILIES)
+def test_families_needing_torchvision_say_so(family, family_checkpoints, data, tmp_path):
+    with pytest.raises(FgvrError, match="needs the torchvision package"):
+        run(tmp_path, family_checkpoints[family], data)
+    assert not list(tmp_path.iterdir())  # nothing that looks finished, no partial file either
+
+
+# ------------------------------------------------------------------------------ letter scoring
+
+def test_letter_scores_are_the_next_token_log_probabilities(demo_checkpoints, data, tmp_path):
+    """One prompt, no padding, by hand: the model's forward, log-softmax at the last position,
+    the letters' token ids; the evaluation's scores and prediction must be these."""
+    from fgvr.extract import load_image
+
+    manifest, classes, files = data
+    adapter = load_adapter(demo_checkpoints["mllm"], "mllm")
+    row = ev.read_options(files["test"])[0]
+    job = ev.jobs_for("mc4-x", manifest, classes, [row], "bird")[0]
+    assert job.prompt.startswith(ev.MC_QUESTION + "\nChoices:\nA. ") and job.prompt.endswith(
+        "Answer with the letter from the given choices directly.")
+    proc = adapter.processor
+    text = proc.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": job.prompt}]}],
+                                    add_generation_prompt=True, tokenize=False)
+    assert text.startswith("User:<image>") and text.endswith("Assistant:")
+    inputs = proc(text=[text], images=[[load_image(job.path)]], return_tensors="pt", do_image_splitting=False,
+                  add_special_tokens=False)
+    with torch.no_grad():
+        logits = adapter.model(**inputs).logits[0, -1]
+    vocab = proc.tokenizer.get_vocab()  # each letter's spellings: "A" and "\u2581A" (a leading space)
+    letter_ids = [sorted(vocab[t] for t in (letter, "\u2581" + letter) if t in vocab) for letter in "ABCD"]
+    assert adapter.choice_token_ids(list("ABCD")) == letter_ids and all(letter_ids)
+    logp = torch.log_softmax(logits, -1)
+    expected = torch.stack([logp[ids].logsumexp(0) for ids in letter_ids])
+    got = adapter.choice_scores([job.prompt], [load_image(job.path)], list("ABCD"))[0]
+    assert torch.allclose(got, expected, atol=1e-5)
+    out, _ = run(tmp_path, demo_checkpoints["mllm"], data, batch_size=4)
+    first = lines(out["jsonl"])[0]
+    pick = int(torch.argmax(expected))
+    assert first["letter"] == "ABCD"[pick] and first["prediction"] == row["options"][pick]
+    assert first["scores"] == [round(float(v), ev.DECIMALS) for v in expected]
+    assert first["correct"] == (pick == row["answer"])
+
+
+def test_mc_rows_and_metrics_follow_the_options(demo_checkpoints, data, tmp_path):
+    out, info = run(tmp_path, demo_checkpoints["mllm"], data)
+    rows, options = lines(out["jsonl"]), ev.read_options(data[2]["test"])
+    assert [r["image_id"] for r in rows] == [o["image_id"] for o in options]
+    for r, o in zip(rows, options):
+        assert r["options"] == o["options"] and r["answer"] == o["answer"] and r["label"] == o["label"]
+        assert r["prediction"] == r["options"]["ABCD".index(r["letter"])]
+        assert r["letter"] == "ABCD"[int(np.argmax(r["scores"]))]
+    assert info["correct"] == sum(r["correct"] for r in rows) and info["accuracy"] == info["correct"] / len(rows)
+    assert sum(info["letters"].values()) == len(rows) and info["invalid"] == 0 and info["chance"] == 0.25
+    assert json.loads(out["json"].read_text())["scoring"] == "letters"
+
+
+# ------------------------------------------------------------------------------ generate scoring
+
+def test_parse_letter():
+    cases = {"B": 1, "B.": 1, " C) Laysan": 2, "(D)": 3, "[A]": 0, "A bird": 0, "D\n": 3,
+             "Black-footed Albatross": None, "Answer: B": None, "b": None, "": None, "E": None, "Cat": None}
+    assert {text: ev.parse_letter(text) for text in cases} == cases
+
+
+def test_generate_scoring_counts_answers_without_a_letter_apart(demo_checkpoints, data, tmp_path, monkeypatch):
+    options = ev.read_options(data[2]["test"])
+    answers = {}  # image -> what the "model" says: right letter, wrong letter, or no letter
+    for n, o in enumerate(options):
+        right, wrong = "ABCD"[o["answer"]], "ABCD"[(o["answer"] + 1) % 4]
+        answers[o["image_id"]] = [f"{right}.", f"({wrong})", "Black-footed Albatross", f"{right} bird"][n % 4]
+    order = iter([o["image_id"] for o in options])
+
+    def fake(self, inputs, max_new_tokens):
+        assert max_new_tokens == 4
+        return [answers[next(order)] for _ in range(len(inputs["input_ids"]))]
+
+    monkeypatch.setattr(type(load_adapter(demo_checkpoints["mllm"], "mllm", weights=False)), "generate_batch", fake)
+    out, info = run(tmp_path, demo_checkpoints["mllm"], data, scoring="generate", batch_size=5)
+    kinds = [n % 4 for n in range(len(options))]
+    assert info["correct"] == kinds.count(0) + kinds.count(3)
+    assert info["invalid"] == kinds.count(2) and info["invalid_examples"][0] == "Black-footed Albatross"
+    assert info["n"] == len(options) and info["accuracy"] == info["correct"] / len(options)
+    rows = lines(out["jsonl"])
+    assert all(r["prediction"] is None and not r["correct"] for r in rows if r["letter"] is None)
+    assert info["max_new_tokens"] == 4 and info["scoring"] == "generate"
+
+
+# ------------------------------------------------------------------------------ open set
+
+def test_open_set_matching_by_hand():
+    classes = pd.DataFrame({"label": [0, 1, 2, 3],
+                            "class_name": ["Black-footed Albatross", "Laysan Albatross", "Sooty Albatross", "American Crow"],
+                            "raw_name": ["001.Black_footed_Albatross", "002.Laysan_Albatross", "003.Sooty_Albatross",
+                                         "029.American_Crow"]})
+    m = ev.NameMatcher(classes)
+    assert m.exact("Black-footed Albatross") == 0
+    assert m.exact("the black footed albatross.") == 0  # article, case, hyphen, full stop
+    assert m.exact("An American crow") == 3
+    assert m.exact("albatross") is None and m.exact("It is a Laysan Albatross") is None  # exact means exact
+    assert m.fuzzy("It is a Laysan Albatross")[0] == 1
+    assert m.fuzzy("american crw")[0] == 3 and m.fuzzy("american crw")[1] > 80
+    assert m.fuzzy("")[0] is None
+    label, score = m.fuzzy("albatross")  # three names tie: the lowest label
+    assert label == 0 and score == m.fuzzy("albatross")[1]
+
+
+def test_open_protocol_reports_exact_and_fuzzy_apart(demo_checkpoints, data, tmp_path, monkeypatch):
+    manifest, classes, _ = data
+    test = manifest[manifest["split"] == "test"]
+    names = dict(zip(classes["label"], classes["class_name"]))
+    said = {i: [names[y], f"a {names[y].lower()}.", f"maybe {names[y]}?", "no idea"][n % 4]
+            for n, (i, y) in enumerate(zip(test["image_id"], test["label"]))}
+    order = iter(test["image_id"])
+    monkeypatch.setattr(type(load_adapter(demo_checkpoints["mllm"], "mllm", weights=False)), "generate_batch",
+                        lambda self, inputs, n: [said[next(order)] for _ in range(len(inputs["input_ids"]))])
+    out, info = run(tmp_path, demo_checkpoints["mllm"], data, "open")
+    rows, kinds = lines(out["jsonl"]), [n % 4 for n in range(len(test))]
+    assert info["correct"] == kinds.count(0) + kinds.count(1)  # exact after normalisation
+    assert info["correct_fuzzy"] >= info["correct"] + kinds.count(2) - 1  # "maybe X?" found by fuzzy match
+    assert all(r["options"] is None and r["output"] == said[r["image_id"]] for r in rows)
+    assert info["prompt"] == "What is the name of the bird in the image?" and info["chance"] == 1 / len(classes)
+
+
+# ------------------------------------------------------------------------------ reproducible, resumable
+
+def test_two_runs_give_the_same_bytes(demo_checkpoints, data, tmp_path):
+    a, _ = run(tmp_path, demo_checkpoints["mllm"], data, name="a", batch_size=8)
+    b, _ = run(tmp_path, demo_checkpoints["mllm"], data, name="b", batch_size=8)
+    assert a["jsonl"].read_bytes() == b["jsonl"].read_bytes()
+    assert a["json"].read_bytes() == b["json"].read_bytes()
+
+
+def test_a_killed_run_resumes_to_the_same_file(demo_checkpoints, data, tmp_path, monkeypatch):
+    whole, _ = run(tmp_path, demo_checkpoints["mllm"], data, name="whole", batch_size=4)
+    cls = type(load_adapter(demo_checkpoints["mllm"], "mllm", weights=False))
+    original, calls = cls.choice_scores, []
+
+    def dies_on_the_third(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the job is killed mid-run
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "choice_scores", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, demo_checkpoints["mllm"], data, name="cut", batch_size=4)
+    assert not (tmp_path / "cut.jsonl").exists() and not (tmp_path / "cut.json").exists()
+    partial = tmp_path / "cut.jsonl.partial"
+    assert len(partial.read_text().splitlines()) == 1 + 2 * 4  # fingerprint + two batches
+    with partial.open("a") as f:
+        f.write('{"image_id": "torn')  # a kill in the middle of a write
+    calls.clear()
+    monkeypatch.setattr(cls, "choice_scores", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    run(tmp_path, demo_checkpoints["mllm"], data, name="cut", batch_size=4)
+    n = (data[0]["split"] == "test").sum()
+    assert len(calls) == -(-n // 4) - 2  # only the batches not done
+    assert (tmp_path / "cut.jsonl").read_bytes() == whole["jsonl"].read_bytes()
+    assert not partial.exists()
+
+
+def test_a_partial_file_of_other_settings_is_not_resumed(demo_checkpoints, data, tmp_path):
+    partial = tmp_path / "out.jsonl.partial"
+    partial.write_text('{"fingerprint": "other"}\n{"image_id": "x", "label": 0}\n')
+    out, info = run(tmp_path, demo_checkpoints["mllm"], data)
+    assert [r["image_id"] for r in lines(out["jsonl"])] == [o["image_id"] for o in ev.read_options(data[2]["test"])]
+    assert not partial.exists()
+
+
+# ------------------------------------------------------------------------------ zeroshot
+
+def _stores(tmp_path, manifest, classes, seed=0, dim=8):
+    rng = np.random.default_rng(seed)
+    test = manifest[manifest["split"] == "test"]
+    objects, categories = tmp_path / "test.h5", tmp_path / "categories.h5"
+    images, texts = rng.normal(size=(len(test), dim)), rng.normal(size=(len(classes), dim))
+    with h5py.File(objects, "w") as f:
+        f["labels"], f["image_ids"] = test["label"].to_numpy(), test["image_id"].astype(str).to_numpy().astype("S")
+        f["objects/embed"] = images.astype(np.float32)
+        f.attrs["demo"] = True
+    with h5py.File(categories, "w") as f:
+        f["labels"], f["class_names"] = classes["label"].to_numpy(), classes["class_name"].to_numpy().astype("S")
+        f["prompts/embed"] = texts.astype(np.float32)
+    return objects, categories, images.astype(np.float32), texts.astype(np.float32)
+
+
+def test_zeroshot_is_the_cosine_over_all_classes_and_over_the_four_options(data, tmp_path):
+    manifest, classes, files = data
+    objects, categories, images, texts = _stores(tmp_path, manifest, classes)
+    out = {"jsonl": tmp_path / "z.jsonl", "json": tmp_path / "z.json"}
+    info = ev.run(settings("zeroshot", kind="vlm"), manifest, classes, out, options_path=files["test"],
+                  objects=objects, categories=categories)
+    cos = torch.nn.functional.cosine_similarity(torch.tensor(images)[:, None], torch.tensor(texts)[None], dim=-1).numpy()
+    rows, restricted_differs = lines(out["jsonl"]), 0
+    for n, r in enumerate(rows):
+        assert r["prediction_all"] == int(np.argmax(cos[n]))
+        four = cos[n, r["options"]]
+        assert r["prediction"] == r["options"][int(np.argmax(four))]
+        assert r["scores"] == pytest.approx(four.tolist(), abs=1e-4)
+        restricted_differs += r["prediction"] != r["prediction_all"]
+    assert restricted_differs > 0  # the 4-option restriction changes some answers
+    assert info["accuracy"] == np.mean([r["correct"] for r in rows])
+    assert info["accuracy_all"] == np.mean([r["correct_all"] for r in rows]) and info["demo"] is True
+
+
+# ------------------------------------------------------------------------------ bad input
+
+def test_options_of_another_split_or_data_set_are_refused(demo_checkpoints, data, tmp_path):
+    manifest, classes, files = data
+    with pytest.raises(FgvrError, match="train split"):
+        run(tmp_path, demo_checkpoints["mllm"], data, options=files["train"])
+    other = tmp_path / "other.jsonl"
+    other.write_text(files["test"].read_text().replace('"image_id": "', '"image_id": "cub_'))
+    with pytest.raises(FgvrError, match="not in data set small"):
+        run(tmp_path, demo_checkpoints["mllm"], data, options=other)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.jsonl"]
+
+
+def test_a_model_without_chat_template_is_refused(demo_checkpoints, data, tmp_path):
+    ckpt = tmp_path / "plain"
+    shutil.copytree(demo_checkpoints["mllm"], ckpt)
+    (ckpt / "chat_template.jinja").unlink(missing_ok=True)
+    for path in ckpt.glob("*.json"):
+        config = json.loads(path.read_text())
+        if isinstance(config, dict) and config.pop("chat_template", None) is not None:
+            path.write_text(json.dumps(config))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(FgvrError, match="no chat template"):
+        run(tmp_path / "out", ckpt, data)
+    assert not list((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("protocol, kind", [("open", "vlm"), ("mc4-x", "vlm"), ("zeroshot", "mllm")])
+def test_a_protocol_the_kind_cannot_run_is_refused(protocol, kind, data, tmp_path):
+    manifest, classes, files = data
+    with pytest.raises(FgvrError, match=f"protocol '{protocol}' is for an"):
+        ev.run(settings(protocol, kind=kind), manifest, classes, {"jsonl": tmp_path / "o.jsonl", "json": tmp_path / "o.json"},
+               options_path=files["test"])
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda e: e.__setitem__("protocols", ["mc4-nope"]), "evaluation.protocols[0]: 'mc4-nope' asks for options"),
+    (lambda e: e.__setitem__("models", ["demo-mllm"]), "evaluation.protocols[2]: 'zeroshot' is run by a vlm"),
+    (lambda e: e.__setitem__("protocols", ["zeroshot"]), "evaluation.models[0]: 'demo-mllm' is a mllm"),
+    (lambda e: e.__setitem__("models", ["nope"]), "evaluation.models[0]: 'nope' is not a model"),
+    (lambda e: e.__setitem__("scoring", "logits"), "evaluation.scoring"),
+])
+def test_bad_evaluation_config_is_named(edit, message):
+    from fgvr.config import ConfigError, check_config
+
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    edit(cfg["evaluation"])
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        check_config(cfg, ROOT / "config" / "schema.yaml")
+
+
+# ------------------------------------------------------------------------------ the table
+
+PAPER = {  # REFERENCE.md section 5
+    "Finedefics": [57.61, 84.67, 72.86, 89.88, 92.18, 63.82, 76.84],
+    "Idefics2-8B": [None, 80.25, None, 72.78, 81.28, 56.23, None],
+    "Qwen-VL-Chat": [None, 76.23, None, 75.95, 87.82, 45.96, None],
+    "LLaVA-1.5-7B": [None, 46.92, None, 51.37, 52.25, 34.71, None],
+    "SigLIP-so400m": [None, 93.15, None, 93.69, 95.64, 69.10, None],
+}
+
+
+def test_the_table_has_the_papers_numbers_beside_this_runs(tmp_path):
+    results = [{"model": "idefics2-8b", "protocol": "mc4-foci", "scoring": "letters", "dataset": d, "accuracy": 0.5 + i / 100,
+                "demo": False} for i, d in enumerate(benchmark.PAPER_DATASETS)]
+    results.append({"model": "demo-vlm", "protocol": "zeroshot", "dataset": "synthetic", "accuracy": 0.25,
+                    "accuracy_all": 0.125, "demo": True})
+    frame = benchmark.table(results)
+    columns = list(benchmark.PAPER_DATASETS) + ["avg"]
+    paper = frame[frame["source"] == "paper"].set_index("model")
+    for model, values in PAPER.items():
+        got = [None if pd.isna(v) else float(v) for v in paper.loc[model, columns]]
+        assert got == values, model
+    ours = frame[frame["model"] == "idefics2-8b"].iloc[0]
+    assert ours["cub200"] == 50.0 and ours["avg"] == pytest.approx(52.5) and not ours["demo"]
+    demo = frame[frame["model"] == "demo-vlm"]
+    assert demo["demo"].all() and demo["synthetic"].tolist() == [25.0, 12.5] and demo["avg"].isna().all()
+    reference = ROOT.parent / "shared" / "REFERENCE.md"
+    if reference.is_file():  # the numbers as REFERENCE.md prints them
+        text = reference.read_text()
+        for model, values in PAPER.items():
+            line = next(x for x in text.splitlines() if x.startswith(f"| {model}"))
+            printed = [c.replace("[?]", "").strip() for c in line.strip("|").split("|")[1:]]
+            assert [None if c in ("-", "") else float(c) for c in printed] == values
+    benchmark.write(frame, tmp_path / "b.csv", tmp_path / "b.md", tmp_path / "b.png")
+    md = (tmp_path / "b.md").read_text()
+    assert "| Finedefics (paper) | mc4-foci | 4-way accuracy | 57.61 [?] | 84.67 |" in md
+    assert "| demo-vlm (demo) | zeroshot | all-class accuracy |" in md and "random-init" in md
+    assert (tmp_path / "b.png").stat().st_size > 10_000
+    again = pd.read_csv(tmp_path / "b.csv")
+    assert list(again.columns[:6]) == benchmark.META and again.loc[again["model"] == "SigLIP-so400m", "pets37"].item() == 95.64
