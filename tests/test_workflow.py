@@ -226,6 +226,7 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
         paper["options"]["foci_dir"] = str(foci)
     else:
         paper["options"]["sources"].remove("foci")
+        paper["evaluation"]["protocols"].remove("mc4-foci")
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper))
     result = snakemake(tmp_path, "-n", config=tmp_path / "paper.yaml")
     jobs = planned_jobs(result)
@@ -242,3 +243,69 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     generated = [b for b in describe if "cub200" not in b]
     assert len(generated) == 5 and all("gpu=1" in b for b in generated)
     assert all("gpu=0" in b for b in describe if "cub200" in b)  # CUB: its annotations, no GPU
+    # evaluation: Idefics2-8B with mc4-foci (where the official files are), mc4-siglip-so400m and
+    # open on each data set, SigLIP's zeroshot on each; one table
+    assert jobs["evaluate"] == 6 * (3 if foci.is_dir() else 2) + 6 and jobs["benchmark_table"] == 1
+    evaluation = [block for block in text.split("\n\n") if "rule evaluate:" in block]
+    assert all("gpu=1" in b for b in evaluation if "idefics2-8b" in b)
+    assert all("gpu=0" in b for b in evaluation if "zeroshot" in b)  # cached embeddings, no GPU
+
+
+def test_evaluation_rows_metrics_and_zeroshot(demo, cfg):
+    """The demo's three evaluations: rows follow the options file, metrics match the rows, and the
+    VLM's zero-shot equals a cosine recomputed here from its cached embeddings."""
+    ev = demo / "results/eval/synthetic"
+    options = [json.loads(line) for line in (demo / "results/data/synthetic/options/demo-vlm/test.jsonl")
+               .read_text().splitlines()]
+    manifest = pd.read_csv(demo / "results/data/synthetic/manifest.csv", dtype={"image_id": str})
+    n_test = (manifest["split"] == "test").sum()
+    for model, protocol in (("demo-mllm", "mc4-demo-vlm"), ("demo-mllm", "open"), ("demo-vlm", "zeroshot")):
+        rows = [json.loads(line) for line in (ev / model / f"{protocol}.jsonl").read_text().splitlines()]
+        info = json.loads((ev / model / f"{protocol}.json").read_text())
+        assert len(rows) == info["n"] == n_test and info["demo"] and info["protocol"] == protocol
+        assert info["correct"] == sum(r["correct"] for r in rows) and info["accuracy"] == info["correct"] / n_test
+        assert not list((ev / model).glob("*.partial"))
+        if protocol != "open":
+            assert [(r["image_id"], r["options"], r["answer"]) for r in rows] == \
+                [(o["image_id"], o["options"], o["answer"]) for o in options]
+            assert all(r["prediction"] in r["options"] and len(r["scores"]) == 4 for r in rows)
+    mc = json.loads((ev / "demo-mllm/mc4-demo-vlm.json").read_text())
+    assert mc["scoring"] == "letters" and mc["invalid"] == 0 and sum(mc["letters"].values()) == n_test
+    with h5py.File(demo / "results/embeddings/synthetic/demo-vlm/test.h5") as f:
+        images = f["objects/embed"][:]
+    with h5py.File(demo / "results/embeddings/synthetic/demo-vlm/categories.h5") as f:
+        prompts = f["prompts/embed"][:]
+    cos = (images / np.linalg.norm(images, axis=1, keepdims=True)) @ (prompts / np.linalg.norm(prompts, axis=1,
+                                                                                               keepdims=True)).T
+    rows = [json.loads(line) for line in (ev / "demo-vlm/zeroshot.jsonl").read_text().splitlines()]
+    for row, c in zip(rows, cos):
+        assert row["prediction_all"] == int(np.argmax(c))
+        assert row["prediction"] == row["options"][int(np.argmax(c[row["options"]]))]
+    # options mined by this same VLM: the true class wins among its 4 iff it ranks first of all
+    zs = json.loads((ev / "demo-vlm/zeroshot.json").read_text())
+    assert zs["accuracy"] == zs["accuracy_all"] and zs["options_source"] == "demo-vlm"
+
+
+def test_benchmark_table_beside_the_papers_numbers(demo):
+    table = pd.read_csv(demo / "results/summary/benchmark.csv")
+    ours = table[table["source"] == "this run"]
+    assert set(zip(ours["model"], ours["protocol"])) == {("demo-mllm", "mc4-demo-vlm"), ("demo-mllm", "open"),
+                                                        ("demo-vlm", "zeroshot")}
+    assert ours["demo"].all() and ours["synthetic"].notna().all()
+    mc = json.loads((demo / "results/eval/synthetic/demo-mllm/mc4-demo-vlm.json").read_text())
+    assert ours.loc[ours["protocol"] == "mc4-demo-vlm", "synthetic"].item() == round(100 * mc["accuracy"], 2)
+    paper = table[table["source"] == "paper"].set_index("model")
+    assert paper.loc["Finedefics", "cars196"] == 84.67 and paper.loc["Finedefics", "avg"] == 76.84
+    assert paper.loc["SigLIP-so400m", "pets37"] == 95.64 and paper.loc["Idefics2-8B", "aircraft100"] == 56.23
+    md = (demo / "results/summary/benchmark.md").read_text()
+    assert "demo-mllm (demo)" in md and "Idefics2-8B (paper)" in md
+    assert (demo / "results/summary/benchmark.png").stat().st_size > 10_000
+    report = demo / "report.html"
+    if not report.exists():
+        assert snakemake(demo, "--report", str(report)).returncode == 0
+    assert "benchmark.png" in report.read_text(errors="replace")
+
+
+def test_evaluation_batch_size_reruns_nothing(demo, cfg, tmp_path):
+    changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__("batch_size", 3))
+    assert planned_jobs(snakemake(demo, "-n", config=changed)) == {}
