@@ -85,3 +85,18 @@ def foci_file(wildcards):
 
     return str(locate(fgvr_datasets.loader_name(wildcards.dataset, config["datasets"][wildcards.dataset]),
                       config["options"]["foci_dir"]))
+
+
+# ---- fine-tuning
+
+
+def finetune_inputs(wildcards, stage):
+    """The starting checkpoint and each training data set's files (fgvr.plan decides)."""
+    spec = plan.finetune_spec(config, wildcards.model, stage)
+    keys = ("manifest", "classes", "descriptions", "negatives") if stage == 1 else ("manifest", "classes",
+                                                                                     "descriptions", "options")
+    return {"start": spec["model"], **{f"{f['name']}_{k}": f[k] for f in spec["datasets"] for k in keys}}
+
+
+def finetune_resources(wildcards):
+    return config["models"][wildcards.model]["finetune"]["gpus"]

@@ -67,6 +67,11 @@ def test_temperature_is_clamped_and_learns():
     log_t = torch.tensor(math.log(0.07), requires_grad=True)
     losses.info_nce(eye(2), eye(2), losses.temperature(log_t)).backward()
     assert log_t.grad is not None and log_t.grad.item() != 0
+    # with same-class entries masked out (as ac and cc do), the gradient stays finite
+    log_t.grad = None
+    names, labels = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0, 1])
+    losses.cc(names, labels, losses.temperature(log_t), torch.zeros(3, 0, 2)).backward()
+    assert torch.isfinite(log_t.grad)
 
 
 def test_lm_scores_only_labelled_next_tokens():

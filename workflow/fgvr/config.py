@@ -9,7 +9,7 @@ import yaml
 
 from .datasets import LOADERS
 
-MODEL_SOURCES = ("build", "path", "hf_id")
+MODEL_SOURCES = ("build", "path", "hf_id", "finetune")
 
 
 class ConfigError(ValueError):
@@ -57,6 +57,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     _check_analysis(config)
     _check_descriptions(config)
     _check_options(config)
+    _check_finetune(config)
     _check_evaluation(config)
     canonical = _sorted(config)  # Snakemake compares params as text: key order must not matter
     config.clear()
@@ -192,3 +193,25 @@ def _check_evaluation(config: dict) -> None:
         if not any(plan.protocol_kind(p) == kind for p in protocols):
             raise ConfigError(f"config key evaluation.models[{i}]: {name!r} is a {kind}, and none of "
                               f"{protocols} is for a {kind} ({'mc4-{source}, open' if kind == 'mllm' else 'zeroshot'})")
+
+
+def _check_finetune(config: dict) -> None:
+    from . import plan
+
+    for name in plan.finetuned_models(config):
+        tune, key = config["models"][name]["finetune"], f"models.{name}.finetune"
+        if config["models"][name]["kind"] != "mllm":
+            raise ConfigError(f"config key models.{name}.kind: a fine-tuned model is an mllm")
+        _check_model_kind(config, f"{key}.from", tune["from"], "mllm")
+        if tune["from"] == name:
+            raise ConfigError(f"config key {key}.from: a model cannot start from itself")
+        for i, dataset in enumerate(tune["datasets"]):
+            if dataset not in config["datasets"]:
+                raise ConfigError(f"config key {key}.datasets[{i}]: {dataset!r} is not a data set in `datasets` "
+                                  f"({sorted(config['datasets'])})")
+            if "train" not in plan.splits(config, dataset):
+                raise ConfigError(f"config key {key}.datasets[{i}]: {dataset!r} has no train split")
+        vlm = plan.finetune_vlm(config, name)
+        if vlm is None:
+            raise ConfigError(f"config key {key}.options: name the VLM whose negatives and options it trains on")
+        _check_model_kind(config, f"{key}.options", vlm, "vlm")

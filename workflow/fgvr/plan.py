@@ -152,6 +152,47 @@ def data_targets(config: dict, dataset: str) -> list[str]:
     return out
 
 
+# ---- alignment fine-tuning (issue 9)
+
+TRAIN = "results/train/{model}/stage{stage}"
+
+
+def finetuned_models(config: dict) -> list[str]:
+    return [m for m, o in config["models"].items() if "finetune" in o]
+
+
+def finetune_vlm(config: dict, model: str) -> str | None:
+    return config["models"][model]["finetune"].get("options") or negatives_vlm(config)
+
+
+def finetune_files(config: dict, model: str) -> list[dict]:
+    """Per training data set, the files a stage reads (fgvr.train.data.DatasetFiles fields)."""
+    from .describe import domain
+
+    vlm, out = finetune_vlm(config, model), []
+    for name in config["models"][model]["finetune"]["datasets"]:
+        data, options = DATA.format(dataset=name), config["datasets"][name]
+        out.append({"name": name, "super": domain(datasets.loader_name(name, options), options)[0],
+                    "manifest": f"{data}/manifest.csv", "classes": f"{data}/classes.csv",
+                    "descriptions": f"{data}/descriptions.csv", "negatives": f"{data}/negatives/{vlm}.csv",
+                    "options": f"{data}/options/{vlm}/train.jsonl"})
+    return out
+
+
+def finetune_spec(config: dict, model: str, stage: int) -> dict:
+    """Everything one stage needs (fgvr.train.run): its starting checkpoint, outputs, data, settings."""
+    tune = config["models"][model]["finetune"]
+    start = model_dir(config, tune["from"]) if stage == 1 else f"{TRAIN.format(model=model, stage=1)}/model"
+    settings = dict(tune[f"stage{stage}"], micro_batch_size=tune["micro_batch_size"], seed=tune["seed"],
+                    checkpoint_every=tune["checkpoint_every"], gradient_checkpointing=tune["gradient_checkpointing"],
+                    gather=tune["gather"])
+    return {"stage": stage, "model": start, "entry": f"models.{model}.finetune",
+            "out": f"{TRAIN.format(model=model, stage=1)}/model" if stage == 1 else f"resources/models/{model}",
+            "work": TRAIN.format(model=model, stage=stage), "datasets": finetune_files(config, model),
+            "settings": settings, "lora": tune["lora"], "quantize": tune["quantize"], "dtype": tune["dtype"],
+            "device": config["extraction"]["device"]}
+
+
 def targets(config: dict) -> list[str]:
     out = []
     for ds in config["datasets"]:

@@ -54,9 +54,12 @@ def load_model(adapter):
     import transformers
 
     auto = getattr(transformers, adapter.auto_class)
-    return auto.from_pretrained(adapter.path, dtype=adapter.dtype,
-                                attn_implementation=attention_implementation(adapter.device, adapter.dtype),
-                                trust_remote_code=adapter.trust_remote_code).to(adapter.device).eval()
+    quantization = getattr(adapter, "quantization", None)  # 4-bit (QLoRA): placed on the GPU as it loads
+    model = auto.from_pretrained(adapter.path, dtype=adapter.dtype,
+                                 attn_implementation=attention_implementation(adapter.device, adapter.dtype),
+                                 trust_remote_code=adapter.trust_remote_code, quantization_config=quantization,
+                                 **({"device_map": {"": adapter.device}} if quantization is not None else {}))
+    return (model if quantization is not None else model.to(adapter.device)).eval()
 
 
 def attention_implementation(device, dtype) -> str:

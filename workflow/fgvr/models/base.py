@@ -170,11 +170,22 @@ class MLLMAdapter(Adapter):
         d = self.model.config.text_config.hidden_size
         return {"vision.mean": self.vision_size(), "connector.mean": d, "llm.last": d, "llm.mean": d}
 
-    @torch.inference_mode()
-    def encode_images(self, batch):
+    def object_sequence(self, batch):
+        """The object path: visual tokens + EOS through the LLM alone -> (Visual, hidden, mask)."""
         v = self.visual(batch)
         embeds, mask = append_eos(v.tokens, v.token_mask, self.eos_embedding())
         hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
+        return v, hidden, mask
+
+    def text_sequence(self, texts: list[str]):
+        """Texts + EOS through the LLM alone -> (hidden, attention mask, pooling mask)."""
+        ids, mask, pool = eos_padded(self.tokenizer, texts, self.device)
+        hidden = self.language_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        return hidden, mask, pool
+
+    @torch.inference_mode()
+    def encode_images(self, batch):
+        v, hidden, mask = self.object_sequence(batch)
         return self._out({"vision.mean": masked_mean(v.vision, v.vision_mask),
                           "connector.mean": masked_mean(v.tokens, v.token_mask),
                           "llm.last": last_valid(hidden, mask), "llm.mean": masked_mean(hidden, mask)})
@@ -185,9 +196,62 @@ class MLLMAdapter(Adapter):
 
     @torch.inference_mode()
     def encode_texts(self, texts):
-        ids, mask, pool = eos_padded(self.tokenizer, texts, self.device)
-        hidden = self.language_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        hidden, mask, pool = self.text_sequence(texts)
         return self._out({"llm.last": last_valid(hidden, mask), "llm.mean": masked_mean(hidden, pool)})
+
+    # ---- training: the analysis's representations with gradients, and answer-only LM batches
+
+    trainable = False  # families whose fine-tuning is supported set this (fgvr.train)
+    lora_modules = ""  # regex of the module names LoRA adapts
+
+    def object_states(self, batch) -> torch.Tensor:
+        """``llm.last`` of each image, with gradients (what stage 1 aligns)."""
+        _, hidden, mask = self.object_sequence(batch)
+        return last_valid(hidden, mask)
+
+    def text_states(self, texts: list[str]) -> torch.Tensor:
+        """``llm.last`` of each text, with gradients."""
+        hidden, mask, _ = self.text_sequence(texts)
+        return last_valid(hidden, mask)
+
+    def answer_batch(self, prompts: list[str], images: list | None, answers: list[str]) -> dict:
+        """Model inputs for "user: prompt (about the image) / assistant: answer", right-padded, with
+        ``labels`` = the answer's tokens (and the turn's end), everything else -100."""
+        from ..io import FgvrError
+
+        tok = self.processor.tokenizer
+        image = images is not None
+        prompt_texts = self.chat_texts(prompts, image)
+        content = [{"type": "image"}] if image else []
+        full = [self.processor.apply_chat_template(
+            [{"role": "user", "content": content + [{"type": "text", "text": p}]},
+             {"role": "assistant", "content": [{"type": "text", "text": a}]}], tokenize=False)
+            for p, a in zip(prompts, answers)]
+        side, tok.padding_side = tok.padding_side, "right"
+        try:
+            inputs = self.chat_encode(full, images)
+            prompt_ids = self.chat_encode(prompt_texts, images)
+        finally:
+            tok.padding_side = side
+        lengths = prompt_ids["attention_mask"].sum(1)
+        labels = inputs["input_ids"].clone()
+        for row, n in enumerate(lengths.tolist()):
+            if not torch.equal(inputs["input_ids"][row, :n], prompt_ids["input_ids"][row, :n]):
+                raise FgvrError(f"{self.path}: the chat template's prompt is not a prefix of prompt + answer; "
+                                "answer-only training cannot mask it")
+            labels[row, :n] = -100
+        labels[inputs["attention_mask"] == 0] = -100
+        inputs["labels"] = labels
+        return inputs
+
+    def chat_encode(self, texts: list[str], images: list | None) -> dict:
+        kwargs = dict(text=texts, padding=True, return_tensors="pt", add_special_tokens=False)
+        if images is not None:
+            kwargs.update(images=self.chat_images(images), **self.chat_image_kwargs)
+        return {k: self.to_device(v) for k, v in self.processor(**kwargs).items() if isinstance(v, torch.Tensor)}
+
+    def answer_logits(self, inputs: dict) -> torch.Tensor:
+        return self.model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False).logits
 
 
     # ---- chat: the checkpoint's own processor and chat template, left padding, greedy
@@ -224,12 +288,7 @@ class MLLMAdapter(Adapter):
 
     def chat_inputs(self, prompts: list[str], images: list | None) -> dict:
         """Processor outputs for prompt i about image i (or text only), left-padded, on the device."""
-        texts = self.chat_texts(prompts, images is not None)
-        kwargs = dict(text=texts, padding=True, return_tensors="pt", add_special_tokens=False)
-        if images is not None:
-            kwargs.update(images=self.chat_images(images), **self.chat_image_kwargs)
-        inputs = self.processor(**kwargs)
-        return {k: self.to_device(v) for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+        return self.chat_encode(self.chat_texts(prompts, images is not None), images)
 
     chat_image_kwargs: dict = {}
 

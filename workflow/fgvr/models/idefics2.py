@@ -16,6 +16,9 @@ from .base import MLLMAdapter, Visual
 
 class Idefics2Adapter(MLLMAdapter):
     chat_image_kwargs = {"do_image_splitting": False}  # 64 visual tokens per image, as in the paper
+    trainable = True
+    # LoRA on the LLM and the connector (perceiver and projection), never the vision encoder
+    lora_modules = r".*(text_model|connector)\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
     def chat_images(self, images):
         return [[im] for im in images]  # one image per prompt

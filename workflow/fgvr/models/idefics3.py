@@ -14,6 +14,7 @@ from .idefics2 import Idefics2Adapter
 
 
 class Idefics3Adapter(Idefics2Adapter):
+    trainable = False  # fine-tuning is tested on Idefics2 only
     def patch_mask(self, pixel_mask: torch.Tensor) -> torch.Tensor:
         p = self.model.config.vision_config.patch_size  # any image pixel makes a patch real here
         return pixel_mask.unfold(1, p, p).unfold(2, p, p).sum((-1, -2)) > 0

@@ -31,15 +31,15 @@ def info_nce(queries: torch.Tensor, keys: torch.Tensor, t: torch.Tensor, offset:
     """Mean cross-entropy of row i of ``queries`` (B, D) picking key ``offset + i`` among ``keys``
     (N, D) and its own ``extra`` keys (B, K, D). ``same`` (B, N) true where a key is the
     positive's equal (same class), masked out except the positive itself."""
-    logits = queries @ keys.T
+    logits = queries @ keys.T / t
     target = torch.arange(len(queries), device=queries.device) + offset
-    if same is not None:
+    if same is not None:  # masked after the temperature: -inf / t would give the temperature NaN gradients
         mask = same.clone()
         mask[torch.arange(len(queries)), target] = False
         logits = logits.masked_fill(mask, float("-inf"))
     if extra is not None:
-        logits = torch.cat([logits, torch.einsum("bd,bkd->bk", queries, extra)], 1)
-    return F.cross_entropy(logits / t, target)
+        logits = torch.cat([logits, torch.einsum("bd,bkd->bk", queries, extra) / t], 1)
+    return F.cross_entropy(logits, target)
 
 
 def same_class(labels: torch.Tensor, all_labels: torch.Tensor) -> torch.Tensor:

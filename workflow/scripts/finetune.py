@@ -1,0 +1,13 @@
+"""Rules finetune_stage1 / finetune_stage2: one training stage, ending in a merged checkpoint."""
+import torch
+
+from fgvr.io import run_script
+from fgvr.train.run import launch
+
+
+def main(smk):
+    torch.set_num_threads(smk.threads)
+    launch(smk.params.spec, smk.resources.gpu)
+
+
+run_script(main, snakemake)  # noqa: F821
