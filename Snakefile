@@ -40,6 +40,7 @@ include: "rules/models.smk"
 include: "rules/extract.smk"
 include: "rules/analysis.smk"
 include: "rules/describe.smk"
+include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
 
 
