@@ -147,6 +147,26 @@ def test_generated_descriptions_cover_every_image(demo, cfg):
     assert not (demo / "results/embeddings/synthetic-generated").exists()  # not in analysis.datasets
 
 
+def test_fine_tuning_aligns_objects_with_their_names(demo):
+    """demo-finetuned (demo-mllm after both stages) puts test objects nearer their own class
+    name than the untuned model does, well above chance."""
+    def accuracy(model):
+        alignment = json.loads((demo / f"results/analysis/synthetic/{model}/alignment.json").read_text())
+        return alignment["results"]["names"]["llm.last"]["accuracy"]
+
+    base, tuned = accuracy("demo-mllm"), accuracy("demo-finetuned")
+    assert tuned > base + 0.1 and tuned > 2 / 12
+    first = pd.read_csv(demo / "results/train/demo-finetuned/stage1/log.csv")
+    assert {"loss_gen", "loss_oa", "loss_ac", "loss_cc", "temperature"} <= set(first.columns)
+    assert first["loss"].tail(5).mean() < first["loss"].head(5).mean()
+    second = pd.read_csv(demo / "results/train/demo-finetuned/stage2/log.csv")
+    assert list(second.columns) == ["step", "loss", "lr"] and len(second) > 0
+    config = json.loads((demo / "resources/models/demo-finetuned/config.json").read_text())
+    assert config["architectures"] == ["Idefics2ForConditionalGeneration"] and config["fgvr_demo"]
+    summary = pd.read_csv(demo / "results/analysis/synthetic/summary.csv")
+    assert {"demo-mllm", "demo-finetuned"} <= set(summary["model"])
+
+
 def test_every_job_wrote_its_log(demo):
     logs = {p.relative_to(demo / "results/logs").as_posix() for p in (demo / "results/logs").rglob("*.log")}
     for model in ("demo-mllm", "demo-vlm"):
