@@ -92,14 +92,16 @@ def test_alignment_and_figures(demo, cfg):
     for pooling in cfg["analysis"]["poolings"]:
         points = pd.read_csv(demo / f"results/plots/synthetic/tsne_{pooling}.csv")
         k = cfg["analysis"]["tsne"]["classes"]
-        assert list(dict.fromkeys(points["panel"])) == list("abcdef")
+        models = len(cfg["analysis"]["vlm"]) + len(cfg["analysis"]["mllm"])  # a row of three panels each
+        assert list(dict.fromkeys(points["panel"])) == list("abcdefghi")[:3 * models]
         chosen = points[points["chosen"]]
-        assert points["model"].nunique() == 2 and chosen["class_name"].nunique() == k
-        # names: all 12 in panels b and e (k of them chosen), the k chosen ones in c and f
-        assert (chosen["what"] == "name").sum() == 4 * k and (points["what"] == "name").sum() == 2 * (12 + k)
+        assert points["model"].nunique() == models and chosen["class_name"].nunique() == k
+        # names: all 12 in each row's second panel (k of them chosen), the k chosen ones in its third
+        assert (chosen["what"] == "name").sum() == 2 * k * models
+        assert (points["what"] == "name").sum() == models * (12 + k)
         assert np.isfinite(points[["x", "y"]].to_numpy()).all()
     summary = pd.read_csv(demo / "results/analysis/synthetic/summary.csv")
-    assert set(summary["model"]) == {"demo-mllm", "demo-vlm"} and summary["demo"].all()
+    assert set(summary["model"]) == {"demo-mllm", "demo-finetuned", "demo-vlm"} and summary["demo"].all()
 
 
 def test_descriptions_negatives_and_options(demo, cfg):
@@ -210,7 +212,9 @@ def test_speed_settings_rerun_nothing(demo, cfg, tmp_path, edit):
 def test_changing_a_model_reruns_its_chain_only(demo, cfg, tmp_path):
     changed = edited(cfg, tmp_path, lambda c: c["models"]["demo-vlm"].__setitem__("seed", 3))
     jobs = planned_jobs(snakemake(demo, "-n", config=changed))
-    assert jobs["build_demo_model"] == 1 and jobs["extract_objects"] == 2 and "prepare_dataset" not in jobs
+    # the VLM's own extraction, and demo-finetuned, which trains on the VLM's negatives and options
+    assert jobs["build_demo_model"] == 1 and "prepare_dataset" not in jobs
+    assert jobs["negatives"] == 1 and jobs["finetune_stage1"] == 1 and jobs["extract_objects"] == 2 + 2
 
 
 @pytest.mark.parametrize("edit, key", [

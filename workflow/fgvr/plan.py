@@ -189,8 +189,7 @@ def finetune_spec(config: dict, model: str, stage: int) -> dict:
     return {"stage": stage, "model": start, "entry": f"models.{model}.finetune",
             "out": f"{TRAIN.format(model=model, stage=1)}/model" if stage == 1 else f"resources/models/{model}",
             "work": TRAIN.format(model=model, stage=stage), "datasets": finetune_files(config, model),
-            "settings": settings, "lora": tune["lora"], "quantize": tune["quantize"], "dtype": tune["dtype"],
-            "device": config["extraction"]["device"]}
+            "settings": settings, "lora": tune["lora"], "quantize": tune["quantize"], "dtype": tune["dtype"]}
 
 
 def targets(config: dict) -> list[str]:

@@ -7,7 +7,8 @@ from fgvr.train.run import launch
 
 def main(smk):
     torch.set_num_threads(smk.threads)
-    launch(smk.params.spec, smk.resources.gpu)
+    # the device is a run setting, not a rerun trigger: it stays out of the rule's params
+    launch(dict(smk.params.spec, device=smk.config["extraction"]["device"]), smk.resources.gpu)
 
 
 run_script(main, snakemake)  # noqa: F821
