@@ -6,7 +6,7 @@ names the GPUs in the environment. `allocated_gpus` reads them, `launch_command`
 command a rule's script runs (`accelerate launch` for two or more, plain Python for one or
 none). No Snakemake and no torch here: importable anywhere, cheap to test.
 
-Not yet used by a rule: fine-tuning (rules/finetune.smk, DESIGN.md) is its first user.
+Used by the fine-tuning stages (rules/finetune.smk -> fgvr.train.run.launch, gpu=finetune.gpus).
 """
 from __future__ import annotations
 
