@@ -254,8 +254,10 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper))
     result = snakemake(tmp_path, "-n", config=tmp_path / "paper.yaml")
     jobs = planned_jobs(result)
-    # train and test of six data sets, and the val splits of flowers102 and aircraft100 (the probe's C)
-    assert jobs["extract_objects"] == 2 * (6 * 2 + 2)
+    # Idefics2-8B, Finedefics and SigLIP over train and test of six data sets, and the val
+    # splits of flowers102 and aircraft100 (the probe's C); Finedefics trained once per stage
+    assert jobs["extract_objects"] == 3 * (6 * 2 + 2)
+    assert jobs["finetune_stage1"] == 1 and jobs["finetune_stage2"] == 1
     assert jobs["fetch_model"] == 2 and jobs["prepare_dataset"] == 6 and jobs["download_dataset"] == 13
     assert jobs["describe"] == 6 and jobs["negatives"] == 6 and jobs["mine_options"] == 6 * 2
     assert jobs.get("foci_options", 0) == (6 if foci.is_dir() else 0)
@@ -269,7 +271,7 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     assert all("gpu=0" in b for b in describe if "cub200" in b)  # CUB: its annotations, no GPU
     # evaluation: Idefics2-8B with mc4-foci (where the official files are), mc4-siglip-so400m and
     # open on each data set, SigLIP's zeroshot on each; one table
-    assert jobs["evaluate"] == 6 * (3 if foci.is_dir() else 2) + 6 and jobs["benchmark_table"] == 1
+    assert jobs["evaluate"] == 2 * 6 * (3 if foci.is_dir() else 2) + 6 and jobs["benchmark_table"] == 1
     evaluation = [block for block in text.split("\n\n") if "rule evaluate:" in block]
     assert all("gpu=1" in b for b in evaluation if "idefics2-8b" in b)
     assert all("gpu=0" in b for b in evaluation if "zeroshot" in b)  # cached embeddings, no GPU
