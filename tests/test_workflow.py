@@ -316,7 +316,8 @@ def test_benchmark_table_beside_the_papers_numbers(demo):
     table = pd.read_csv(demo / "results/summary/benchmark.csv")
     ours = table[table["source"] == "this run"]
     assert set(zip(ours["model"], ours["protocol"])) == {("demo-mllm", "mc4-demo-vlm"), ("demo-mllm", "open"),
-                                                        ("demo-vlm", "zeroshot")}
+                                                        ("demo-finetuned", "mc4-demo-vlm"),
+                                                        ("demo-finetuned", "open"), ("demo-vlm", "zeroshot")}
     assert ours["demo"].all() and ours["synthetic"].notna().all()
     mc = json.loads((demo / "results/eval/synthetic/demo-mllm/mc4-demo-vlm.json").read_text())
     assert ours.loc[ours["protocol"] == "mc4-demo-vlm", "synthetic"].item() == round(100 * mc["accuracy"], 2)
