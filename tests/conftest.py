@@ -57,3 +57,24 @@ def adapters(demo_checkpoints):
     from fgvr.models import load_adapter
 
     return {kind: load_adapter(path, kind) for kind, path in demo_checkpoints.items()}
+
+
+@pytest.fixture(scope="session")
+def full(tmp_path_factory):
+    """name -> (manifest, classes) prepared from `root` holding the full official-format fixture
+    of that data set (tests/official_fixtures.py; built once per session, on first use)."""
+    from fgvr import datasets
+    from fgvr.datasets.manifest import read_classes, read_manifest
+    from official_fixtures import make
+
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            base = tmp_path_factory.mktemp(f"full-{name}")
+            root = make(name, base / "official", full=True)
+            datasets.prepare(name, {"root": str(root)}, base / "out", resources=base / "resources", progress=False)
+            cache[name] = (read_manifest(base / "out" / "manifest.csv"), read_classes(base / "out" / "classes.csv"))
+        return cache[name]
+
+    return get

@@ -34,22 +34,6 @@ FOCI_NAME = {
 }
 
 
-@pytest.fixture(scope="module")
-def full(tmp_path_factory):
-    """name -> (manifest, classes) prepared from `root` holding the full official lists."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            base = tmp_path_factory.mktemp(f"full-{name}")
-            root = make(name, base / "official", full=True)
-            datasets.prepare(name, {"root": str(root)}, base / "out", resources=base / "resources", progress=False)
-            cache[name] = (read_manifest(base / "out" / "manifest.csv"), read_classes(base / "out" / "classes.csv"))
-        return cache[name]
-
-    return get
-
-
 @pytest.mark.parametrize("name", FULL)
 def test_official_splits_and_counts(full, name):
     manifest, classes = full(name)

@@ -346,23 +346,6 @@ def test_bad_rows_are_never_written_and_a_good_file_survives(tmp_path):
 
 # ------------------------------------------------------------------------------ the six official files
 
-@pytest.fixture(scope="module")
-def full(tmp_path_factory):
-    """name -> (manifest, classes) of the full official-format fixture (tests/official_fixtures.py)."""
-    from fgvr import datasets
-
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            base = tmp_path_factory.mktemp(f"full-{name}")
-            root = make(name, base / "official", full=True)
-            datasets.prepare(name, {"root": str(root)}, base / "out", resources=base / "resources", progress=False)
-            cache[name] = (read_manifest(base / "out" / "manifest.csv"), read_classes(base / "out" / "classes.csv"))
-        return cache[name]
-
-    return get
-
 
 def foci_spelled(name: str, classes: pd.DataFrame) -> dict[str, int]:
     """FOCI's spelling of each class -> label, from the loaders' own raw-name parsers (not options.normalise)."""
