@@ -320,7 +320,8 @@ def test_benchmark_table_beside_the_papers_numbers(demo):
                                                         ("demo-finetuned", "open"), ("demo-vlm", "zeroshot")}
     assert ours["demo"].all() and ours["synthetic"].notna().all()
     mc = json.loads((demo / "results/eval/synthetic/demo-mllm/mc4-demo-vlm.json").read_text())
-    assert ours.loc[ours["protocol"] == "mc4-demo-vlm", "synthetic"].item() == round(100 * mc["accuracy"], 2)
+    row = (ours["model"] == "demo-mllm") & (ours["protocol"] == "mc4-demo-vlm")
+    assert ours.loc[row, "synthetic"].item() == round(100 * mc["accuracy"], 2)
     paper = table[table["source"] == "paper"].set_index("model")
     assert paper.loc["Finedefics", "cars196"] == 84.67 and paper.loc["Finedefics", "avg"] == 76.84
     assert paper.loc["SigLIP-so400m", "pets37"] == 95.64 and paper.loc["Idefics2-8B", "aircraft100"] == 56.23
