@@ -234,7 +234,7 @@ def ground_truth(settings: dict, manifest: pd.DataFrame, classes: pd.DataFrame, 
         options = {"root": folder}
         root = official.layout(spec(dataset, options), options, folder)
         images, per_class = gt.cub200(root, manifest, classes)
-        attributes = sorted({part for part, _ in gt._attribute_names(root).values()})
+        attributes = sorted({part for part, _ in gt.attribute_names(root).values()})
     else:
         frame = pd.read_csv(annotated, dtype=str, keep_default_na=False)
         images = frame[IMAGE_COLUMNS]

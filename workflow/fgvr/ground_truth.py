@@ -20,7 +20,7 @@ PROBABLY = 3  # certainties.txt: 3 probably, 4 definitely
 CLASS_SHARE = 50.0  # percent of a class's images
 
 
-def _attribute_names(root: Path) -> dict[int, tuple[str, str]]:
+def attribute_names(root: Path) -> dict[int, tuple[str, str]]:
     """attribute id -> (part, value): "has_bill_shape::curved_(up_or_down)" -> ("bill shape", "curved (up or down)")."""
     for path in (root / "attributes" / "attributes.txt", root.parent / "attributes.txt", root / "attributes.txt"):
         if path.is_file():
@@ -54,7 +54,7 @@ def cub200(root: str | Path, manifest: pd.DataFrame, classes: pd.DataFrame) -> t
     """(descriptions, class descriptions) of CUB from its attribute annotations under ``root``
     (the CUB_200_2011 folder). Image ids are the manifest's (CUB's own image numbers)."""
     root = Path(root)
-    names = _attribute_names(root)
+    names = attribute_names(root)
     labels_file = root / "attributes" / "image_attribute_labels.txt"
     if not labels_file.is_file():
         raise FgvrError(f"{labels_file}: missing (CUB's per-image attribute annotations)")

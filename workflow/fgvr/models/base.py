@@ -242,13 +242,14 @@ class MLLMAdapter(Adapter):
             labels[row, :n] = -100
         labels[inputs["attention_mask"] == 0] = -100
         inputs["labels"] = labels
-        return inputs
+        return {k: self.to_device(v) for k, v in inputs.items()}
 
     def chat_encode(self, texts: list[str], images: list | None) -> dict:
+        """Processor outputs (CPU tensors) for chat text i about image i (or text only)."""
         kwargs = dict(text=texts, padding=True, return_tensors="pt", add_special_tokens=False)
         if images is not None:
             kwargs.update(images=self.chat_images(images), **self.chat_image_kwargs)
-        return {k: self.to_device(v) for k, v in self.processor(**kwargs).items() if isinstance(v, torch.Tensor)}
+        return {k: v for k, v in self.processor(**kwargs).items() if isinstance(v, torch.Tensor)}
 
     def answer_logits(self, inputs: dict) -> torch.Tensor:
         return self.model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False).logits
@@ -286,10 +287,6 @@ class MLLMAdapter(Adapter):
         return [self.processor.apply_chat_template([{"role": "user", "content": content + [{"type": "text", "text": p}]}],
                                                    add_generation_prompt=True, tokenize=False) for p in prompts]
 
-    def chat_inputs(self, prompts: list[str], images: list | None) -> dict:
-        """Processor outputs for prompt i about image i (or text only), left-padded, on the device."""
-        return self.chat_encode(self.chat_texts(prompts, images is not None), images)
-
     chat_image_kwargs: dict = {}
 
     def chat_images(self, images: list) -> list:
@@ -298,11 +295,7 @@ class MLLMAdapter(Adapter):
     @torch.inference_mode()
     def generate(self, prompts: list[str], images: list | None = None, max_new_tokens: int = 24) -> list[str]:
         """Greedy answers, one per prompt (about the matching image, if images are given)."""
-        inputs = self.chat_inputs(prompts, images)
-        tok = self.processor.tokenizer
-        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                  pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-        return [t.strip() for t in tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)]
+        return self.generate_batch(self.chat_batch(prompts, images), max_new_tokens)
 
     # ---- evaluation (fgvr.evaluate): CPU-side batches for DataLoader workers, next-token scores
     # over given choices, greedy answers from prepared batches. Left padding throughout; the
@@ -312,11 +305,7 @@ class MLLMAdapter(Adapter):
     def chat_batch(self, prompts: list[str], images: list | None) -> dict:
         """Processor outputs for prompt i about image i, left-padded, on the CPU (no weights used:
         runs in DataLoader workers on a ``without_model`` copy)."""
-        kwargs = dict(text=self.chat_texts(prompts, images is not None), padding=True, return_tensors="pt",
-                      add_special_tokens=False)
-        if images is not None:
-            kwargs.update(images=self.chat_images(images), **self.chat_image_kwargs)
-        return {k: v for k, v in self.processor(**kwargs).items() if isinstance(v, torch.Tensor)}
+        return self.chat_encode(self.chat_texts(prompts, images is not None), images)
 
     def choice_token_ids(self, choices: list[str]) -> list[list[int]]:
         """For each choice (a letter), the vocabulary entries that are exactly it, with or without

@@ -9,8 +9,6 @@ question from options/{source}/train.jsonl (answer: the letter), as the evaluati
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-
 import pandas as pd
 
 from ..io import FgvrError
@@ -109,9 +107,3 @@ def stage2_samples(sets: list[DatasetFiles]) -> list[Stage2Sample]:
             samples.append(Stage2Sample(path, mc_prompt([names[o] for o in row["options"]]), LETTERS[row["answer"]]))
     return samples
 
-
-def dataset_files(data_root: str | Path, name: str, super_: str, vlm: str) -> DatasetFiles:
-    root = Path(data_root) / name
-    return DatasetFiles(name, super_, str(root / "manifest.csv"), str(root / "classes.csv"),
-                        str(root / "descriptions.csv"), str(root / "negatives" / f"{vlm}.csv"),
-                        str(root / "options" / vlm / "train.jsonl"))
