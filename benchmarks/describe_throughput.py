@@ -25,34 +25,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from extract_throughput import IDEFICS2_8B, render_images  # noqa: E402
+from evaluate_throughput import full_idefics2  # noqa: E402  (the Idefics2-8B architecture with its chat processor)
+from extract_throughput import render_images  # noqa: E402
 from fgvr.describe import PROMPTS  # noqa: E402
 from fgvr.extract import load_image  # noqa: E402
 from fgvr.models import load_adapter  # noqa: E402
 from fgvr.models.base import pick_device  # noqa: E402
-from fgvr.models.demo import IDEFICS2_CHAT, build_demo  # noqa: E402
-from fgvr.models.idefics2 import Idefics2Adapter  # noqa: E402
-from fgvr.models.tokenizer import train_tokenizer  # noqa: E402
+from fgvr.models.demo import build_demo  # noqa: E402
 
 ATTRIBUTES = ["bill shape", "wing color", "upperparts color", "breast pattern", "back color", "tail shape",
               "head pattern", "size"]
-
-
-def full_idefics2(device):
-    from transformers import (Idefics2Config, Idefics2ForConditionalGeneration, Idefics2ImageProcessorPil,
-                              Idefics2Processor)
-
-    tok = train_tokenizer([f"What is the {a} of the bird in this photo?" for a in ATTRIBUTES], "<s> $A",
-                          extra_special=["<fake_token_around_image>", "<image>", "<end_of_utterance>"])
-    config = Idefics2Config(**IDEFICS2_8B, image_token_id=tok.convert_tokens_to_ids("<image>"))
-    config.text_config.vocab_size = max(config.text_config.vocab_size, len(tok))
-    with device:
-        model = Idefics2ForConditionalGeneration(config).to(torch.bfloat16).eval()
-    adapter = Idefics2Adapter("idefics2-8b-random", model, Idefics2ImageProcessorPil(do_image_splitting=False), tok,
-                              device, torch.bfloat16)
-    adapter._processor = Idefics2Processor(adapter.image_processor, tok, image_seq_len=64, chat_template=IDEFICS2_CHAT)
-    adapter._processor.tokenizer.padding_side = "left"
-    return adapter
 
 
 def main() -> None:
@@ -70,7 +52,7 @@ def main() -> None:
         (tmp / "images").mkdir()
         manifest = render_images(tmp / "images", args.images, 378 if args.scale == "full" else 64)
         if args.scale == "full":
-            adapter = full_idefics2(device)
+            adapter = full_idefics2(device, [PROMPTS["vqa"].format(attribute=a, super="bird") for a in ATTRIBUTES])
         else:
             build_demo("mllm", tmp / "model", [PROMPTS["vqa"].format(attribute=a, super="bird") for a in ATTRIBUTES], 64)
             adapter = load_adapter(tmp / "model", "mllm")
