@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 
 from fgvr import describe, ground_truth
 from fgvr.datasets.manifest import read_classes, read_manifest
@@ -117,3 +118,36 @@ def test_an_empty_generation_stops_naming_the_image(adapters, small_dataset, tmp
     with pytest.raises(FgvrError, match=f"returned nothing for {manifest['image_id'].iloc[0]!r}"):
         describe.generate(adapters["mllm"], manifest, classes, "bird", "species", tmp_path / "c.jsonl", "r",
                           attributes=["wing pattern"], progress=False)
+
+
+def test_questions_about_one_image_share_its_visual_tokens(adapters, small_dataset):
+    """describe's VQA batches every attribute of an image together; the vision encoder and
+    connector then run once per distinct image, and the greedy answers equal the plain path's
+    (where every prompt carries its own copy of the image)."""
+    from fgvr.extract import load_image
+
+    adapter = adapters["mllm"]
+    images = [load_image(p) for p in read_manifest(small_dataset / "manifest.csv")["path"][:3]]
+    attributes = ["wing pattern", "body colour", "tail shape", "head shape"]
+    prompts = [describe.PROMPTS["vqa"].format(attribute=a, super="bird") for _ in images for a in attributes]
+    shared = [image for image in images for _ in attributes]
+    seen = []
+    hook = adapter.core.vision_model.register_forward_hook(lambda module, args, kwargs, out: seen.append(
+        len(kwargs.get("pixel_values", args[0] if args else None))), with_kwargs=True)
+    try:
+        plain = adapter.generate(prompts, [image.copy() for image in shared], 8)
+        plain_runs, seen[:] = sum(seen), []
+        spliced = adapter.generate(prompts, shared, 8)
+    finally:
+        hook.remove()
+    assert plain_runs == len(prompts) and sum(seen) == len(images)  # 12 encoder rows before, 3 now
+    assert spliced == plain
+    # random weights answer alike, so compare the next-token logits too: equal, and image-dependent
+    inputs = {k: adapter.to_device(v) for k, v in adapter.chat_batch(prompts, shared).items()}
+    with torch.inference_mode():
+        reference = adapter.model(**inputs, use_cache=False).logits[:, -1]
+        embeds = adapter.shared_embeddings(inputs, [id(image) for image in shared])
+        logits = adapter.model(inputs_embeds=embeds, attention_mask=inputs["attention_mask"], use_cache=False).logits[:, -1]
+    per_image = reference.view(len(images), len(attributes), -1)[:, 0]
+    between_images = (per_image[0] - per_image[1]).abs().max()
+    assert (logits - reference).abs().max() < 1e-2 * between_images

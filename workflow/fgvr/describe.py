@@ -120,7 +120,9 @@ def _ask(adapter, cache: AnswerCache, jobs: list[dict], batch_size: int, max_new
     with tqdm(total=len(todo), desc=desc, unit=" prompts", disable=not progress, mininterval=2) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
-            pictures = [images(j["path"]) for _, j in chunk] if images else None
+            # one object per distinct image: the adapter then runs its vision side once for all its questions
+            loaded = {p: images(p) for p in dict.fromkeys(j["path"] for _, j in chunk)} if images else None
+            pictures = [loaded[j["path"]] for _, j in chunk] if images else None
             answers = adapter.generate([j["prompt"] for _, j in chunk], pictures, max_new_tokens)
             for (_, job), answer in zip(chunk, answers):
                 if not answer.strip():
@@ -153,7 +155,7 @@ def generate(adapter, manifest: pd.DataFrame, classes: pd.DataFrame, super_: str
         if not attributes:
             raise FgvrError(f"{source}: the configured attribute list is empty")
     ids, paths = manifest["image_id"].tolist(), manifest["path"].tolist()
-    # all attributes of an image in one batch: its questions share the image's preprocessing
+    # all attributes of an image in one batch: its questions share the image's visual tokens
     vqa = [{"item": i, "attribute": a, "prompt": PROMPTS["vqa"].format(attribute=a, super=super_), "path": p}
            for i, p in zip(ids, paths) for a in attributes]
     answers = _ask(adapter, cache, vqa, batch_size, max_new_tokens, "VQA", progress, images=load_image)

@@ -294,8 +294,36 @@ class MLLMAdapter(Adapter):
 
     @torch.inference_mode()
     def generate(self, prompts: list[str], images: list | None = None, max_new_tokens: int = 24) -> list[str]:
-        """Greedy answers, one per prompt (about the matching image, if images are given)."""
-        return self.generate_batch(self.chat_batch(prompts, images), max_new_tokens)
+        """Greedy answers, one per prompt (about the matching image, if images are given). Prompts
+        that pass the same image object share its visual tokens (``shared_embeddings``)."""
+        image_of = [id(image) for image in images] if images is not None else None
+        return self.generate_batch(self.chat_batch(prompts, images), max_new_tokens, image_of)
+
+    def chat_image_tokens(self, inputs: dict, rows: list[int]) -> torch.Tensor | None:
+        """(len(rows), T, D) visual tokens of the given rows' images in a chat batch, in the LLM's
+        input space, as the model splices them in at its image tokens; None where the family has
+        not said how (its rows then each run their own image)."""
+        return None
+
+    def shared_embeddings(self, inputs: dict, image_of: list) -> torch.Tensor | None:
+        """Input embeddings of a chat batch whose rows share images (describe's VQA: every attribute
+        of an image in one batch): each distinct image goes through the vision encoder and connector
+        once and its tokens are spliced into every row about it. Greedy answers are the same as
+        the plain path's; None where the family cannot (``chat_image_tokens``)."""
+        from ..io import FgvrError
+
+        distinct = list(dict.fromkeys(image_of))
+        tokens = self.chat_image_tokens(inputs, [image_of.index(d) for d in distinct])
+        if tokens is None:
+            return None
+        tokens = tokens[torch.tensor([distinct.index(i) for i in image_of], device=tokens.device)]
+        ids = inputs["input_ids"]
+        slots = (ids == self.model.config.image_token_id).unsqueeze(-1)
+        embeds = self.language_model.get_input_embeddings()(ids)
+        if int(slots.sum()) != tokens.shape[0] * tokens.shape[1]:
+            raise FgvrError(f"{self.path}: the chat prompts hold {int(slots.sum())} image tokens but the images give "
+                            f"{tokens.shape[0]} x {tokens.shape[1]}; cannot splice the shared visual tokens in")
+        return embeds.masked_scatter(slots, tokens.to(embeds.dtype))
 
     # ---- evaluation (fgvr.evaluate): CPU-side batches for DataLoader workers, next-token scores
     # over given choices, greedy answers from prepared batches. Left padding throughout; the
@@ -349,9 +377,15 @@ class MLLMAdapter(Adapter):
         return torch.stack([logp[:, ids].logsumexp(-1) for ids in self.choice_token_ids(choices)], 1).cpu()
 
     @torch.inference_mode()
-    def generate_batch(self, inputs: dict, max_new_tokens: int) -> list[str]:
-        """Greedy answers for a prepared ``chat_batch`` (``generate`` from CPU inputs)."""
+    def generate_batch(self, inputs: dict, max_new_tokens: int, image_of: list | None = None) -> list[str]:
+        """Greedy answers for a prepared ``chat_batch`` (``generate`` from CPU inputs). ``image_of``:
+        which image each row asks about (equal keys, one image), so the vision side runs once per image."""
         inputs = {k: self.to_device(v) for k, v in inputs.items()}
+        if image_of is not None and len(set(image_of)) < len(image_of):
+            embeds = self.shared_embeddings(inputs, image_of)
+            if embeds is not None:
+                inputs = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"],
+                          "inputs_embeds": embeds}
         tok = self.processor.tokenizer
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                                   pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)

@@ -23,6 +23,11 @@ class Idefics2Adapter(MLLMAdapter):
     def chat_images(self, images):
         return [[im] for im in images]  # one image per prompt
 
+    def chat_image_tokens(self, inputs, rows):
+        """The connector's 64 latents of each given row's image (one image per prompt, unsplit)."""
+        return self.visual({"pixel_values": inputs["pixel_values"][rows, 0],
+                            "pixel_attention_mask": inputs["pixel_attention_mask"][rows, 0]}).tokens
+
     @property
     def language_model(self):
         return self.core.text_model
