@@ -142,7 +142,7 @@ def test_generated_descriptions_cover_every_image(demo, cfg):
     assert described["image_id"].tolist() == manifest["image_id"].tolist() and described["description"].str.len().min() > 0
     info = json.loads((data / "attributes.json").read_text())
     assert info["source"] == "generate" and info["generator"] == "demo-mllm"
-    assert 1 <= len(info["attributes"]) <= cfg["descriptions"]["attributes"]
+    assert info["attributes"] == cfg["descriptions"]["attribute_list"]
     cache = demo / "resources/cache/describe/synthetic-generated/demo-mllm.jsonl"
     vqa = [json.loads(line) for line in cache.read_text().splitlines()]
     assert sum(e["attribute"] in info["attributes"] for e in vqa) == len(manifest) * len(info["attributes"])

@@ -53,9 +53,11 @@ def domain(loader: str, options: dict) -> tuple[str, str]:
 
 def parse_attributes(text: str, cap: int, source: str) -> list[str]:
     """The attribute names in a model's list answer (numbered, bulleted, comma- or line-separated),
-    lower case, de-duplicated, at most ``cap``."""
+    lower case, de-duplicated, at most ``cap``. A list over several lines gives one attribute per
+    line (what follows a colon is its values: "Body colour: red, blue")."""
     items = []
-    for piece in re.split(r"[\n,;]|\s\d+[.)]\s", text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    for piece in lines if len(lines) > 1 else re.split(r"[,;]|\s\d+[.)]\s", text):
         piece = re.sub(r"^\s*(?:\d+[.)]|[-*\u2022])\s*", "", piece)  # list markers
         piece = re.sub(r"\s+", " ", piece.split(":")[0]).strip(" .:*\"'").lower()
         piece = re.sub(r"^(?:and|or)\s+", "", piece)

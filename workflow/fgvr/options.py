@@ -17,6 +17,8 @@
 Option order: the true class first, then the distractors (by rank; for FOCI in file order),
 permuted by ``arrangement``: one numpy Generator seeded with ``[seed, stable hash of
 "{dataset}/{split}"]`` draws one permutation of 4 per image of the split, in manifest order.
+The answer positions are balanced (each letter the answer of a quarter of the images, shuffled),
+so a model that always says one letter scores chance exactly, whichever letter it prefers.
 The i-th image of a split gets the i-th permutation whatever the source, so a mined and an
 imported option file put the answer at the same position for the same image, and two runs with
 the same seed give identical bytes.
@@ -99,7 +101,9 @@ def arrangement(n: int, seed: int, dataset: str, split: str) -> np.ndarray:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise FgvrError(f"{dataset}: options seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng([int(seed), _stable_hash(f"{dataset}/{split}")])
-    return rng.permuted(np.tile(np.arange(N_OPTIONS), (n, 1)), axis=1)
+    answers = rng.permutation(np.arange(n) % N_OPTIONS)  # balanced: each position a quarter of the time
+    distractors = rng.permuted(np.tile(np.arange(1, N_OPTIONS), (n, 1)), axis=1)
+    return np.array([np.insert(row, at, 0) for row, at in zip(distractors, answers)]).reshape(n, N_OPTIONS)
 
 
 def _arranged(image_ids, labels, base: np.ndarray, seed: int, dataset: str, split: str) -> list[dict]:

@@ -43,10 +43,23 @@ def _save(out: Path, model_class, config, image_processor, tokenizer, seed: int)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_class(config)
+        _scale_head(model)
     model.config.fgvr_demo = True
     model.save_pretrained(out)
     image_processor.save_pretrained(out)  # a processor (MLLMs) saves its image processor and tokenizer too
     tokenizer.save_pretrained(out)
+
+
+def _scale_head(model) -> None:
+    """An untied LM head drawn at std 1/sqrt(d), so logits have unit scale as a trained head's do.
+    The usual 0.02 init caps every logit near 1 behind the final norm (d = 64): with the head
+    frozen, as LoRA leaves it, no fine-tuning could then make any answer likely. Hidden states,
+    which the analysis reads, do not depend on the head."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    embeddings = model.get_input_embeddings() if head is not None else None
+    if head is None or head.weight is embeddings.weight:
+        return
+    torch.nn.init.normal_(head.weight, std=head.weight.shape[1] ** -0.5)
 
 
 def _patch(size: int) -> int:

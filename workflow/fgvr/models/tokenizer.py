@@ -1,7 +1,8 @@
 """Small BPE tokenizers trained offline on a data set's own text, for the demo checkpoints.
 
-The alphabet is every printable ASCII character, so any English text encodes without <unk>;
-merges come from the class names and descriptions, so they tokenize into few pieces.
+The alphabet is every printable ASCII character and the newline, so any English text (and any
+chat template) encodes without <unk>; merges come from the class names and descriptions, so
+they tokenize into few pieces, and from ``CHAT_TEXTS``.
 """
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from transformers import PreTrainedTokenizerFast
 
 # pad first: CLIP treats eos_token_id == 2 as a legacy config and pools at argmax(ids) instead
 SPECIAL = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
+# Answers a chat model gives in this workflow, as often as common English has them: a real LLM's
+# tokenizer has " A" ... " D" as single tokens, and multiple-choice letter scoring (and training
+# on letter answers) reads the answer's first token as the letter.
+CHAT_TEXTS = [f"Answer: {letter}" for letter in "ABCDEFGH"] * 64
 
 
 def train_tokenizer(texts: list[str], template: str, vocab_size: int = 512,
@@ -28,10 +33,10 @@ def train_tokenizer(texts: list[str], template: str, vocab_size: int = 512,
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=specials,
-        initial_alphabet=list(string.printable.strip()) + ["\u2581"],
+        initial_alphabet=list(string.printable.strip()) + ["\u2581", "\n"],
         show_progress=False,
     )
-    tok.train_from_iterator(sorted(set(texts)), trainer=trainer)
+    tok.train_from_iterator(sorted(set(texts)) + CHAT_TEXTS, trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
         single=template, special_tokens=[(t, tok.token_to_id(t)) for t in SPECIAL.values() if t in template])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL)
