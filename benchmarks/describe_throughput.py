@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evaluate_throughput import full_idefics2  # noqa: E402  (the Idefics2-8B architecture with its chat processor)
-from extract_throughput import render_images  # noqa: E402
+from extract_throughput import scratch_images  # noqa: E402
 from fgvr.describe import PROMPTS  # noqa: E402
 from fgvr.extract import load_image  # noqa: E402
 from fgvr.models import load_adapter  # noqa: E402
@@ -52,8 +52,7 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "images").mkdir()
-        manifest = render_images(tmp / "images", args.images, 378 if args.scale == "full" else 64)
+        manifest = scratch_images(tmp, args.images, args.scale)
         if args.scale == "full":
             adapter = full_idefics2(device, [PROMPTS["vqa"].format(attribute=a, super="bird") for a in ATTRIBUTES])
         else:

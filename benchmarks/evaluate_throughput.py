@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from extract_throughput import IDEFICS2_8B, render_images, timed  # noqa: E402
+from extract_throughput import IDEFICS2_8B, scratch_images, timed  # noqa: E402
 from fgvr import evaluate  # noqa: E402
 from fgvr.extract import load_image  # noqa: E402
 from fgvr.models import load_adapter  # noqa: E402
@@ -75,8 +75,7 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "images").mkdir()
-        manifest = render_images(tmp / "images", args.images, 378 if args.scale == "full" else 64)
+        manifest = scratch_images(tmp, args.images, args.scale)
         manifest = manifest.assign(split="test", class_name=[NAMES[y] for y in manifest["label"]])
         classes = pd.DataFrame({"label": range(len(NAMES)), "class_name": NAMES, "raw_name": NAMES})
         rows = [{"image_id": i, "label": int(y), "options": [int(y), (y + 1) % 8, (y + 3) % 8, (y + 5) % 8], "answer": 0}

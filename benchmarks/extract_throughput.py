@@ -65,6 +65,12 @@ def render_images(folder: Path, n: int, size: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def scratch_images(tmp: Path, n: int, scale: str) -> pd.DataFrame:
+    """n rendered JPEGs in tmp/images, at the size a scale's model takes (378 px full, 64 px tiny)."""
+    (tmp / "images").mkdir()
+    return render_images(tmp / "images", n, 378 if scale == "full" else 64)
+
+
 class RandomIdefics2(Idefics2Adapter):
     """The Idefics2-8B architecture with random weights, built (not loaded) by load_weights."""
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evaluate_throughput import NAMES, full_idefics2  # noqa: E402
-from extract_throughput import render_images  # noqa: E402
+from extract_throughput import scratch_images  # noqa: E402
 from fgvr.evaluate import LETTERS, mc_prompt, open_prompt  # noqa: E402
 from fgvr.models import load_adapter  # noqa: E402
 from fgvr.models.base import pick_device  # noqa: E402
@@ -96,8 +96,7 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "images").mkdir()
-        manifest = render_images(tmp / "images", 64, 378 if args.scale == "full" else 64)
+        manifest = scratch_images(tmp, 64, args.scale)
         n = max(args.stage1_batch_size, args.stage2_batch_size) * args.steps
         one, two = samples(manifest["path"].tolist(), manifest["label"].tolist(), n)
         texts = [s.description for s in one[:8]] + NAMES + [two[0].prompt, two[1].prompt]
