@@ -26,13 +26,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evaluate_throughput import full_idefics2  # noqa: E402  (the Idefics2-8B architecture with its chat processor)
+from evaluate_throughput import chat_mllm  # noqa: E402  (Idefics2-8B with random weights, or the tiny demo)
 from extract_throughput import scratch_images  # noqa: E402
 from fgvr.describe import PROMPTS  # noqa: E402
 from fgvr.extract import load_image  # noqa: E402
-from fgvr.models import load_adapter  # noqa: E402
 from fgvr.models.base import pick_device  # noqa: E402
-from fgvr.models.demo import build_demo  # noqa: E402
 
 ATTRIBUTES = ["bill shape", "wing color", "upperparts color", "breast pattern", "back color", "tail shape",
               "head pattern", "size"]
@@ -53,14 +51,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         manifest = scratch_images(tmp, args.images, args.scale)
-        if args.scale == "full":
-            adapter = full_idefics2(device, [PROMPTS["vqa"].format(attribute=a, super="bird") for a in ATTRIBUTES])
-        else:
-            build_demo("mllm", tmp / "model", [PROMPTS["vqa"].format(attribute=a, super="bird") for a in ATTRIBUTES], 64)
-            adapter = load_adapter(tmp / "model", "mllm")
+        adapter = chat_mllm(args.scale, device, [PROMPTS["vqa"].format(attribute=a, super="bird") for a in ATTRIBUTES],
+                            tmp / "model")
         attributes = ATTRIBUTES[:args.attributes]
         jobs = [(p, a) for p in manifest["path"] for a in attributes]
         prompts = [PROMPTS["vqa"].format(attribute=a, super="bird") for _, a in jobs]
+
         def pictures(chunk):  # as fgvr.describe passes them: one object per distinct image, unless --no-share
             loaded = {p: load_image(p) for p in dict.fromkeys(p for p, _ in chunk)}
             return [loaded[p].copy() if args.no_share else loaded[p] for p, _ in chunk]

@@ -62,6 +62,15 @@ def full_idefics2(device: torch.device, texts: list[str]) -> Idefics2Adapter:
     return adapter
 
 
+def chat_mllm(scale: str, device: torch.device, texts: list[str], folder: Path) -> Idefics2Adapter:
+    """The benchmarks' Idefics2: the 8B architecture (``full``), or the tiny demo checkpoint built in
+    ``folder`` and loaded like any model (``tiny``); tokenizers learn ``texts``."""
+    if scale == "full":
+        return full_idefics2(device, texts)
+    build_demo("mllm", folder, texts, 64)
+    return load_adapter(folder, "mllm")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=["tiny", "full"], default="tiny")
@@ -82,11 +91,7 @@ def main() -> None:
                 for i, y in zip(manifest["image_id"], manifest["label"])]
         jobs = evaluate.jobs_for("mc4-bench", manifest, classes, rows, "bird")
         texts = [jobs[0].prompt] + NAMES
-        if args.scale == "full":
-            adapter = full_idefics2(device, texts)
-        else:
-            build_demo("mllm", tmp / "model", texts, 64)
-            adapter = load_adapter(tmp / "model", "mllm")
+        adapter = chat_mllm(args.scale, device, texts, tmp / "model")
         first = adapter.chat_batch([j.prompt for j in jobs[:args.batch_size]],
                                    [load_image(j.path) for j in jobs[:args.batch_size]])
         letters = list(evaluate.LETTERS)

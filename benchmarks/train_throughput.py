@@ -29,12 +29,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evaluate_throughput import NAMES, full_idefics2  # noqa: E402
+from evaluate_throughput import NAMES, chat_mllm  # noqa: E402
 from extract_throughput import scratch_images  # noqa: E402
 from fgvr.evaluate import LETTERS, mc_prompt, open_prompt  # noqa: E402
-from fgvr.models import load_adapter  # noqa: E402
 from fgvr.models.base import pick_device  # noqa: E402
-from fgvr.models.demo import build_demo  # noqa: E402
 from fgvr.train.data import Stage1Sample, Stage2Sample  # noqa: E402
 from fgvr.train.loop import Settings, train_stage  # noqa: E402
 
@@ -100,11 +98,7 @@ def main() -> None:
         n = max(args.stage1_batch_size, args.stage2_batch_size) * args.steps
         one, two = samples(manifest["path"].tolist(), manifest["label"].tolist(), n)
         texts = [s.description for s in one[:8]] + NAMES + [two[0].prompt, two[1].prompt]
-        if args.scale == "full":
-            adapter = full_idefics2(device, texts)
-        else:
-            build_demo("mllm", tmp / "model", texts, 64)
-            adapter = load_adapter(tmp / "model", "mllm")
+        adapter = chat_mllm(args.scale, device, texts, tmp / "model")
         lora = {"r": 8, "alpha": 8, "dropout": 0.2}
         common = dict(micro_batch_size=args.micro_batch_size, warmup_steps=1, epochs=1, checkpoint_every=10**9,
                       gradient_checkpointing=args.gradient_checkpointing)

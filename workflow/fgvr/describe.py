@@ -122,9 +122,10 @@ def _ask(adapter, cache: AnswerCache, jobs: list[dict], batch_size: int, max_new
     with tqdm(total=len(todo), desc=desc, unit=" prompts", disable=not progress, mininterval=2) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
-            # one object per distinct image: the adapter then runs its vision side once for all its questions
-            loaded = {p: images(p) for p in dict.fromkeys(j["path"] for _, j in chunk)} if images else None
-            pictures = [loaded[j["path"]] for _, j in chunk] if images else None
+            pictures = None
+            if images:  # one object per distinct image: the adapter runs its vision side once for its questions
+                loaded = {p: images(p) for p in dict.fromkeys(j["path"] for _, j in chunk)}
+                pictures = [loaded[j["path"]] for _, j in chunk]
             answers = adapter.generate([j["prompt"] for _, j in chunk], pictures, max_new_tokens)
             for (_, job), answer in zip(chunk, answers):
                 if not answer.strip():

@@ -312,11 +312,14 @@ class MLLMAdapter(Adapter):
         the plain path's; None where the family cannot (``chat_image_tokens``)."""
         from ..io import FgvrError
 
-        distinct = list(dict.fromkeys(image_of))
-        tokens = self.chat_image_tokens(inputs, [image_of.index(d) for d in distinct])
+        first_row: dict = {}
+        for row, image in enumerate(image_of):
+            first_row.setdefault(image, row)
+        tokens = self.chat_image_tokens(inputs, list(first_row.values()))
         if tokens is None:
             return None
-        tokens = tokens[torch.tensor([distinct.index(i) for i in image_of], device=tokens.device)]
+        slot = {image: n for n, image in enumerate(first_row)}
+        tokens = tokens[torch.tensor([slot[image] for image in image_of], device=tokens.device)]
         ids = inputs["input_ids"]
         slots = (ids == self.model.config.image_token_id).unsqueeze(-1)
         embeds = self.language_model.get_input_embeddings()(ids)
