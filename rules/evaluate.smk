@@ -22,7 +22,7 @@ rule evaluate:
     benchmark:
         "results/benchmarks/evaluate/{dataset}/{model}/{protocol}.tsv"
     wildcard_constraints:
-        protocol=r"mc4-[A-Za-z0-9_.-]+|open|zeroshot",
+        protocol=r"(blind-)?(mc4-[A-Za-z0-9_.-]+|open)|zeroshot",
     conda:
         "../environment.yml"
     script:

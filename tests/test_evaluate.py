@@ -54,7 +54,7 @@ def run(tmp, checkpoint, data, protocol="mc4-x", scoring="letters", batch_size=1
     manifest, classes, files = data
     out = {"jsonl": tmp / f"{name}.jsonl", "json": tmp / f"{name}.json"}
     info = ev.run(settings(protocol, scoring), manifest, classes, out,
-                  options_path=None if protocol == "open" else kw.pop("options", files["test"]),
+                  options_path=None if protocol.endswith("open") else kw.pop("options", files["test"]),
                   model_dir=checkpoint, batch_size=batch_size, progress=False, **kw)
     return out, info
 
@@ -146,6 +146,71 @@ def test_mc_rows_and_metrics_follow_the_options(demo_checkpoints, data, tmp_path
     assert info["correct"] == sum(r["correct"] for r in rows) and info["accuracy"] == info["correct"] / len(rows)
     assert sum(info["letters"].values()) == len(rows) and info["invalid"] == 0 and info["chance"] == 0.25
     assert json.loads(out["json"].read_text())["scoring"] == "letters"
+
+
+def test_name_scores_are_each_answers_log_likelihood(demo_checkpoints, data, tmp_path):
+    """scoring: names, by hand: for each option, the open question and the option's name as the
+    assistant's turn, alone and unpadded; Hugging Face's own loss (the mean NLL of the labelled
+    tokens) times their count is minus the score. The evaluation batches 3 images x 4 names of
+    different lengths (padding) with each image's visual tokens shared; its rows must hold these."""
+    from fgvr.extract import load_image
+
+    manifest, classes, files = data
+    adapter = load_adapter(demo_checkpoints["mllm"], "mllm")
+    proc, names = adapter.processor, dict(zip(classes["label"], classes["class_name"]))
+    paths = dict(zip(manifest["image_id"], manifest["path"]))
+    out, info = run(tmp_path, demo_checkpoints["mllm"], data, scoring="names", batch_size=3)
+    rows = lines(out["jsonl"])
+    user = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": ev.open_prompt("bird")}]}]
+    for row in rows[:3]:
+        image = [[load_image(paths[row["image_id"]])]]
+        prompt = proc.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+        n_prompt = proc(text=[prompt], images=image, return_tensors="pt", add_special_tokens=False)["input_ids"].shape[1]
+        expected = []
+        for label in row["options"]:
+            turn = [{"role": "assistant", "content": [{"type": "text", "text": names[label]}]}]
+            inputs = proc(text=[proc.apply_chat_template(user + turn, tokenize=False)], images=image,
+                          return_tensors="pt", add_special_tokens=False)
+            labels = inputs["input_ids"].clone()
+            labels[:, :n_prompt] = -100
+            with torch.no_grad():
+                loss = adapter.model(**inputs, labels=labels).loss
+            expected.append(-float(loss) * int((labels[:, 1:] != -100).sum()))
+        assert row["scores"] == pytest.approx(expected, abs=3e-4)
+        pick = int(np.argmax(expected))
+        assert row["letter"] == "ABCD"[pick] and row["prediction"] == row["options"][pick]
+        assert row["correct"] == (pick == row["answer"])
+    assert len({tuple(r["scores"]) for r in rows}) > 1  # the images matter
+    assert info["scoring"] == "names" and info["prompt"] == ev.open_prompt("bird")
+    assert info["accuracy"] == np.mean([r["correct"] for r in rows])
+
+
+@pytest.mark.parametrize("scoring", ["letters", "names"])
+def test_blind_protocols_answer_from_the_text_alone(demo_checkpoints, data, tmp_path, scoring):
+    """blind-mc4-x: the same questions with every image grey, so two rows with the same options
+    in the same order get the same scores; the sighted protocol scores them apart (their images
+    differ), and both keep the options file's rows."""
+    blind_out, blind = run(tmp_path, demo_checkpoints["mllm"], data, "blind-mc4-x", scoring, name="blind")
+    sighted_out, sighted = run(tmp_path, demo_checkpoints["mllm"], data, "mc4-x", scoring, name="sighted")
+    blind_rows, sighted_rows = lines(blind_out["jsonl"]), lines(sighted_out["jsonl"])
+    assert [(r["image_id"], r["options"]) for r in blind_rows] == [(r["image_id"], r["options"]) for r in sighted_rows]
+    pairs = [(a, b) for i, a in enumerate(range(len(blind_rows))) for b in range(i + 1, len(blind_rows))
+             if blind_rows[a]["options"] == blind_rows[b]["options"]]
+    assert pairs  # the fixture repeats option lists (one per class and arrangement)
+    for a, b in pairs:
+        assert blind_rows[a]["scores"] == pytest.approx(blind_rows[b]["scores"], abs=2e-4)
+    assert any(sighted_rows[a]["scores"] != pytest.approx(sighted_rows[b]["scores"], abs=2e-4) for a, b in pairs)
+    assert blind["blind"] and not sighted["blind"] and blind["protocol"] == "blind-mc4-x"
+    assert blind["accuracy"] == np.mean([r["correct"] for r in blind_rows]) and blind["chance"] == 0.25
+    assert blind["scoring"] == scoring and blind["prompt"] == sighted["prompt"]
+
+
+def test_blind_open_reports_like_open(demo_checkpoints, data, tmp_path):
+    out, info = run(tmp_path, demo_checkpoints["mllm"], data, "blind-open")
+    rows = lines(out["jsonl"])
+    assert len({r["output"] for r in rows}) == 1  # one grey image size, one question: one answer
+    assert info["blind"] and "accuracy_fuzzy" in info and info["chance"] == 1 / len(data[1])
+    assert benchmark.metrics_of(info)[0][0] == "exact match"
 
 
 # ------------------------------------------------------------------------------ generate scoring
@@ -323,7 +388,8 @@ def test_a_model_without_chat_template_is_refused(demo_checkpoints, data, tmp_pa
     assert not list((tmp_path / "out").iterdir())
 
 
-@pytest.mark.parametrize("protocol, kind", [("open", "vlm"), ("mc4-x", "vlm"), ("zeroshot", "mllm")])
+@pytest.mark.parametrize("protocol, kind", [("open", "vlm"), ("mc4-x", "vlm"), ("zeroshot", "mllm"),
+                                            ("blind-open", "vlm"), ("blind-mc4-x", "vlm")])
 def test_a_protocol_the_kind_cannot_run_is_refused(protocol, kind, data, tmp_path):
     manifest, classes, files = data
     with pytest.raises(FgvrError, match=f"protocol '{protocol}' is for an"):
@@ -334,6 +400,8 @@ def test_a_protocol_the_kind_cannot_run_is_refused(protocol, kind, data, tmp_pat
 
 @pytest.mark.parametrize("edit, message", [
     (lambda e: e.__setitem__("protocols", ["mc4-nope"]), "evaluation.protocols[0]: 'mc4-nope' asks for options"),
+    (lambda e: e.__setitem__("protocols", ["blind-mc4-nope"]), "evaluation.protocols[0]: 'blind-mc4-nope' asks for"),
+    (lambda e: e.__setitem__("protocols", ["mc4-demo-vlm", "blind-zeroshot"]), "evaluation.protocols"),
     (lambda e: e.__setitem__("models", ["demo-mllm"]), "evaluation.protocols[2]: 'zeroshot' is run by a vlm"),
     (lambda e: e.__setitem__("protocols", ["zeroshot"]), "evaluation.models[0]: 'demo-mllm' is a mllm"),
     (lambda e: e.__setitem__("models", ["nope"]), "evaluation.models[0]: 'nope' is not a model"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import plan
 from .io import atomic_path, write_csv
 
 PAPER_DATASETS = {"cub200": "Bird-200", "cars196": "Car-196", "dogs120": "Dog-120", "flowers102": "Flower-102",
@@ -37,7 +38,7 @@ def metrics_of(result: dict) -> list[tuple[str, float | None]]:
     def pct(x):
         return None if x is None else round(100 * x, 2)
 
-    if result["protocol"] == "open":
+    if plan.sighted(result["protocol"]) == "open":
         return [("exact match", pct(result["accuracy"])), ("fuzzy match", pct(result["accuracy_fuzzy"]))]
     if result["protocol"] == "zeroshot":
         return [("4-way accuracy", pct(result["accuracy"])), ("all-class accuracy", pct(result["accuracy_all"]))]

@@ -11,9 +11,18 @@ test split:
   answer's letter is its first character when that is A-D and not the start of a word
   ("B", "B.", "(B) ...", "B bird"; not "Black ..."): the official "starts with the letter" rule
   without counting words as letters. Answers with no letter are wrong and counted apart.
+  ``scoring: names`` (cloze, as for models never taught to answer with a letter, such as the
+  demo's): each option's class name as the answer to ``OPEN_PROMPT``, scored by its
+  log-likelihood with the turn's end (teacher forcing, summed over its tokens); the most likely
+  option is the answer, and the four scores are kept. The options are the same, the task the
+  same 4-way choice; only the reading of the answer differs.
 - ``open`` (an MLLM): ``OPEN_PROMPT``; the answer is matched against every class name: exact
   after ``normalise`` (lower case, punctuation out, a leading article dropped) -> ``correct``;
   the nearest class by rapidfuzz's WRatio -> ``fuzzy_correct``, reported apart.
+- ``blind-mc4-{source}``, ``blind-open`` (an MLLM): the same questions, scored the same way, with
+  every image replaced by a plain grey one of its size: what the model answers from the text
+  alone. Mined options can give the answer away (the true class is the one whose neighbours are
+  the other three); the distance between a protocol and its blind twin is what the images add.
 - ``zeroshot`` (a VLM), from the cached features (CLIP_benchmark style, no model run): the image
   embedding (``{split}.h5`` objects/embed) against the text embedding of "an image of a {name}"
   (categories.h5 prompts/embed) by cosine, over all classes (``correct_all``) and over the 4
@@ -45,6 +54,7 @@ import pandas as pd
 
 from .io import FgvrError, atomic_path, write_json
 from .options import N_OPTIONS, normalise, read_options
+from .plan import BLIND, sighted
 
 log = logging.getLogger("fgvr.evaluate")
 
@@ -52,8 +62,9 @@ LETTERS = "ABCD"[:N_OPTIONS]
 MC_QUESTION = "Which of these choices is shown in the image?"
 MC_PROMPT = "{question}\nChoices:\n{choices}\nAnswer with the letter from the given choices directly."
 OPEN_PROMPT = "What is the name of the {super} in the image?"
-SCORINGS = ("letters", "generate")
+SCORINGS = ("letters", "generate", "names")
 DECIMALS = 4  # scores in the jsonl (log-probabilities, cosines)
+GREY = (128, 128, 128)  # the image of a blind- protocol
 SPLIT = "test"
 ROW_KEYS = ("image_id", "label", "options", "answer", "prediction", "correct")
 
@@ -61,12 +72,19 @@ ROW_KEYS = ("image_id", "label", "options", "answer", "prediction", "correct")
 # ------------------------------------------------------------------------------ protocols
 
 def protocol_kind(protocol: str) -> str:
-    """The model kind that runs ``protocol``: mllm for mc4-{source} and open, vlm for zeroshot."""
+    """The model kind that runs ``protocol``: mllm for (blind-)mc4-{source} and (blind-)open, vlm
+    for zeroshot."""
+    if protocol.startswith(BLIND):
+        protocol = sighted(protocol)
+        if protocol == "zeroshot":
+            raise FgvrError(f"unknown protocol {BLIND + protocol!r}; zeroshot reads cached image features and "
+                            "has no blind form")
     if protocol == "open" or re.fullmatch(r"mc4-[A-Za-z0-9_.-]+", protocol):
         return "mllm"
     if protocol == "zeroshot":
         return "vlm"
-    raise FgvrError(f"unknown protocol {protocol!r}; protocols: mc4-{{options source}}, open, zeroshot")
+    raise FgvrError(f"unknown protocol {protocol!r}; protocols: mc4-{{options source}}, open, zeroshot, and "
+                    f"{BLIND}mc4-{{options source}}, {BLIND}open")
 
 
 def check_protocol(protocol: str, kind: str, model: str) -> None:
@@ -77,6 +95,7 @@ def check_protocol(protocol: str, kind: str, model: str) -> None:
 
 
 def option_source(protocol: str) -> str | None:
+    protocol = sighted(protocol)
     return protocol[len("mc4-"):] if protocol.startswith("mc4-") else None
 
 
@@ -167,19 +186,25 @@ class Job:
     prompt: str
     options: list[int] | None = None
     answer: int | None = None
+    choices: list[str] | None = None  # the options' class names
 
 
 def jobs_for(protocol: str, manifest: pd.DataFrame, classes: pd.DataFrame, options: list[dict] | None,
-             super_: str) -> list[Job]:
-    """What to ask, in file order: every options row (mc4), or every test image (open)."""
+             super_: str, scoring: str = "letters") -> list[Job]:
+    """What to ask, in file order: every options row (mc4; ``scoring: names`` asks the open
+    question and scores each option's name as its answer), or every test image (open)."""
     test = manifest[manifest["split"] == SPLIT]
     paths = dict(zip(test["image_id"].astype(str), test["path"]))
     if protocol == "open":
         prompt = open_prompt(super_)
         return [Job(str(i), int(y), p, prompt) for i, y, p in zip(test["image_id"], test["label"], test["path"])]
     names = dict(zip(classes["label"].astype(int), classes["class_name"]))
-    return [Job(r["image_id"], r["label"], paths[r["image_id"]], mc_prompt([names[o] for o in r["options"]]),
-                r["options"], r["answer"]) for r in options]
+    jobs = []
+    for r in options:
+        choices = [names[o] for o in r["options"]]
+        prompt = open_prompt(super_) if scoring == "names" else mc_prompt(choices)
+        jobs.append(Job(r["image_id"], r["label"], paths[r["image_id"]], prompt, r["options"], r["answer"], choices))
+    return jobs
 
 
 # ------------------------------------------------------------------------------ the partial file
@@ -228,19 +253,29 @@ def _line(row: dict) -> str:
 # ------------------------------------------------------------------------------ MLLM protocols
 
 class _Prepared:
-    """Item i: batch i of the jobs as the processor's CPU tensors (runs in DataLoader workers)."""
+    """Item i: batch i of the jobs as the processor's CPU tensors (runs in DataLoader workers);
+    under ``scoring: names`` one row per option, each answered with that option's name."""
 
-    def __init__(self, adapter, jobs: list[Job], batches: list[list[int]]):
-        self.adapter, self.jobs, self.batches = adapter, jobs, batches
+    def __init__(self, adapter, jobs: list[Job], batches: list[list[int]], names: bool = False, blind: bool = False):
+        self.adapter, self.jobs, self.batches, self.names, self.blind = adapter, jobs, batches, names, blind
 
     def __len__(self):
         return len(self.batches)
 
     def __getitem__(self, i):
+        from PIL import Image
+
         from .extract import load_image
 
         chunk = [self.jobs[j] for j in self.batches[i]]
-        return i, self.adapter.chat_batch([j.prompt for j in chunk], [load_image(j.path) for j in chunk])
+        images = [load_image(j.path) for j in chunk]
+        if self.blind:  # the same size, so the same number of image tokens
+            images = [Image.new("RGB", im.size, GREY) for im in images]
+        if self.names:
+            return i, self.adapter.answer_encode([j.prompt for j in chunk for _ in j.choices],
+                                                 [im for j, im in zip(chunk, images) for _ in j.choices],
+                                                 [c for j in chunk for c in j.choices])
+        return i, self.adapter.chat_batch([j.prompt for j in chunk], images)
 
 
 def _as_is(item):
@@ -258,8 +293,12 @@ def _rows(protocol: str, scoring: str, adapter, chunk: list[Job], inputs: dict, 
             out.append({"image_id": job.image_id, "label": job.label, "options": None, "answer": None,
                         "prediction": exact, "correct": exact == job.label, "output": text,
                         "fuzzy_prediction": fuzzy, "fuzzy_score": score, "fuzzy_correct": fuzzy == job.label})
-    elif scoring == "letters":
-        scores = adapter.choice_scores(None, None, list(LETTERS), inputs=inputs).numpy()
+    elif scoring in ("letters", "names"):
+        if scoring == "letters":
+            scores = adapter.choice_scores(None, None, list(LETTERS), inputs=inputs).numpy()
+        else:  # the rows of a job are its options, in order; they share its image
+            image_of = [n for n, job in enumerate(chunk) for _ in job.choices]
+            scores = adapter.answer_scores(inputs, image_of).view(len(chunk), N_OPTIONS).numpy()
         for job, s in zip(chunk, scores):
             pick = int(np.argmax(s))
             out.append({"image_id": job.image_id, "label": job.label, "options": job.options, "answer": job.answer,
@@ -277,10 +316,11 @@ def _rows(protocol: str, scoring: str, adapter, chunk: list[Job], inputs: dict, 
 
 def evaluate_mllm(adapter, protocol: str, jobs: list[Job], classes: pd.DataFrame, out: str | Path, settings: dict,
                   fingerprint: str, batch_size: int, num_workers: int = 0,
-                  progress: bool = True) -> tuple[list[dict], PartialRows]:
+                  progress: bool = True, blind: bool = False) -> tuple[list[dict], PartialRows]:
     """Rows of every job, computed in fixed batches of ``batch_size`` (file order), resumed from
     ``{out}.partial`` when its fingerprint matches; returns them in job order, and the partial
-    file (the caller discards it once the outputs are written)."""
+    file (the caller discards it once the outputs are written). ``protocol``: mc4-* or open;
+    ``blind``: every image grey."""
     import torch
     from tqdm.auto import tqdm
 
@@ -296,7 +336,8 @@ def evaluate_mllm(adapter, protocol: str, jobs: list[Job], classes: pd.DataFrame
     todo = [b for b in batches if not all(jobs[j].image_id in partial.rows for j in b)]
     torch.manual_seed(settings["seed"])
     # workers start (and preprocess) before the weights load, as in extraction
-    loader = iter(torch.utils.data.DataLoader(_Prepared(adapter.without_model(), jobs, todo), batch_size=None,
+    prepared = _Prepared(adapter.without_model(), jobs, todo, scoring == "names" and protocol != "open", blind)
+    loader = iter(torch.utils.data.DataLoader(prepared, batch_size=None,
                                               num_workers=num_workers, collate_fn=_as_is))
     adapter.load_weights()
     start, done = time.perf_counter(), 0
@@ -395,8 +436,9 @@ def run(settings: dict, manifest: pd.DataFrame, classes: pd.DataFrame, out: dict
 
     protocol, dataset, model = settings["protocol"], settings["dataset"], settings["model"]
     check_protocol(protocol, settings["kind"], model)
+    blind, asked = protocol.startswith(BLIND), sighted(protocol)  # asked: mc4-*, open or zeroshot
     options = test_options(options_path, manifest, classes, dataset) if options_path else None
-    if protocol != "open" and options is None:
+    if asked != "open" and options is None:
         raise FgvrError(f"{protocol}: needs an options file")
     info = {"protocol": protocol, "dataset": dataset, "model": model, "kind": settings["kind"], "split": SPLIT,
             "options_file": str(options_path) if options_path else None, "options_source": settings.get("options_source"),
@@ -417,20 +459,20 @@ def run(settings: dict, manifest: pd.DataFrame, classes: pd.DataFrame, out: dict
 
         opts = settings["model_options"]
         adapter = load_adapter(model_dir, "mllm", opts["dtype"], device, opts["trust_remote_code"], weights=False)
-        jobs = jobs_for(protocol, manifest, classes, options, settings["super"])
+        jobs = jobs_for(asked, manifest, classes, options, settings["super"], settings.get("scoring", "letters"))
         identity = {"settings": settings, "checkpoint": checkpoint_identity(model_dir), "jobs": [vars(j) for j in jobs],
                     "batch_size": batch_size, "version": __version__}
-        rows, partial = evaluate_mllm(adapter, protocol, jobs, classes, out["jsonl"], settings,
-                                      fingerprint(**identity), batch_size, num_workers, progress)
-        info |= {"prompt": jobs[0].prompt if jobs else None, "demo": adapter.is_demo,
+        rows, partial = evaluate_mllm(adapter, asked, jobs, classes, out["jsonl"], settings,
+                                      fingerprint(**identity), batch_size, num_workers, progress, blind)
+        info |= {"prompt": jobs[0].prompt if jobs else None, "demo": adapter.is_demo, "blind": blind,
                  "revision": recorded_commit(model_dir), "architecture": adapter.architecture}
-        if protocol != "open":
+        if asked != "open":
             info |= {"scoring": settings["scoring"]}
             if settings["scoring"] == "generate":
                 info["max_new_tokens"] = settings["max_new_tokens"]
         else:
             info |= {"max_new_tokens": settings["open_max_new_tokens"], "fuzzy": "rapidfuzz WRatio, nearest class"}
-    info |= metrics(rows, protocol, len(classes))
+    info |= metrics(rows, asked, len(classes))
     write_results(out["jsonl"], out["json"], rows, info)
     if partial is not None:
         partial.discard()

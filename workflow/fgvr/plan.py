@@ -224,6 +224,14 @@ def evaluation_protocols(config: dict) -> list[str]:
     return list(protocols)
 
 
+BLIND = "blind-"  # blind-mc4-{source}, blind-open: the same questions with every image a plain grey one
+
+
+def sighted(protocol: str) -> str:
+    """The protocol that a blind- one asks without its images (any other: itself)."""
+    return protocol[len(BLIND):] if protocol.startswith(BLIND) else protocol
+
+
 def protocol_kind(protocol: str) -> str:
     return "vlm" if protocol == "zeroshot" else "mllm"
 
@@ -237,7 +245,7 @@ def test_options_file(config: dict, dataset: str, source: str) -> str | None:
 def zeroshot_source(config: dict, dataset: str) -> str | None:
     """The options a VLM's zero-shot is restricted to: those of the first mc4 protocol that this
     data set has (mc4-foci first gives the paper's SigLIP row), else the first options source."""
-    sources = [p[len("mc4-"):] for p in evaluation_protocols(config) if p.startswith("mc4-")]
+    sources = [p[len("mc4-"):] for p in map(sighted, evaluation_protocols(config)) if p.startswith("mc4-")]
     for source in sources + option_sources(config):
         if test_options_file(config, dataset, source):
             return source
@@ -247,6 +255,7 @@ def zeroshot_source(config: dict, dataset: str) -> str | None:
 def evaluation_source(config: dict, dataset: str, protocol: str) -> str | None:
     if protocol == "zeroshot":
         return zeroshot_source(config, dataset)
+    protocol = sighted(protocol)
     return protocol[len("mc4-"):] if protocol.startswith("mc4-") else None
 
 
@@ -261,7 +270,7 @@ def evaluation_jobs(config: dict) -> list[tuple[str, str, str]]:
                 if protocol_kind(protocol) != config["models"][model]["kind"]:
                     continue
                 source = evaluation_source(config, ds, protocol)
-                if protocol != "open" and (source is None or not test_options_file(config, ds, source)):
+                if sighted(protocol) != "open" and (source is None or not test_options_file(config, ds, source)):
                     continue
                 out.append((ds, model, protocol))
     return out

@@ -217,6 +217,10 @@ class MLLMAdapter(Adapter):
     def answer_batch(self, prompts: list[str], images: list | None, answers: list[str]) -> dict:
         """Model inputs for "user: prompt (about the image) / assistant: answer", right-padded, with
         ``labels`` = the answer's tokens (and the turn's end), everything else -100."""
+        return {k: self.to_device(v) for k, v in self.answer_encode(prompts, images, answers).items()}
+
+    def answer_encode(self, prompts: list[str], images: list | None, answers: list[str]) -> dict:
+        """``answer_batch`` as CPU tensors (no weights used: runs in DataLoader workers)."""
         from ..io import FgvrError
 
         tok = self.processor.tokenizer
@@ -242,7 +246,7 @@ class MLLMAdapter(Adapter):
             labels[row, :n] = -100
         labels[inputs["attention_mask"] == 0] = -100
         inputs["labels"] = labels
-        return {k: self.to_device(v) for k, v in inputs.items()}
+        return inputs
 
     def chat_encode(self, texts: list[str], images: list | None) -> dict:
         """Processor outputs (CPU tensors) for chat text i about image i (or text only)."""
@@ -378,6 +382,22 @@ class MLLMAdapter(Adapter):
         logits = self.model(**inputs, **extra, use_cache=False, logits_to_keep=1).logits[:, -1].float()
         logp = torch.log_softmax(logits, dim=-1)
         return torch.stack([logp[:, ids].logsumexp(-1) for ids in self.choice_token_ids(choices)], 1).cpu()
+
+    @torch.inference_mode()
+    def answer_scores(self, inputs: dict, image_of: list | None = None) -> torch.Tensor:
+        """(B,) float32 CPU: log P(row i's answer and its turn's end | row i's prompt), summed over
+        the labelled tokens of an ``answer_encode`` batch (teacher forcing, one forward pass).
+        Right padding: a row's scores do not depend on its batch. ``image_of`` as in
+        ``generate_batch``: rows about one image share its visual tokens."""
+        inputs = {k: self.to_device(v) for k, v in inputs.items()}
+        targets = inputs.pop("labels")[:, 1:]
+        if image_of is not None and len(set(image_of)) < len(image_of):
+            embeds = self.shared_embeddings(inputs, image_of)
+            if embeds is not None:
+                inputs = {"attention_mask": inputs["attention_mask"], "inputs_embeds": embeds}
+        logp = torch.log_softmax(self.model(**inputs, use_cache=False).logits[:, :-1].float(), dim=-1)
+        picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        return (picked * (targets != -100)).sum(1).cpu()
 
     @torch.inference_mode()
     def generate_batch(self, inputs: dict, max_new_tokens: int, image_of: list | None = None) -> list[str]:
