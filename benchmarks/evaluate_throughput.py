@@ -3,8 +3,9 @@
 Builds the architecture with random weights (no download), renders N JPEGs, writes a 4-way
 options row per image, and runs the real evaluation loop (``fgvr.evaluate.evaluate_mllm``: JPEG
 decoding and the processor in DataLoader workers, the family's chat template, left padding,
-rows appended to the partial JSONL) twice: ``scoring: letters`` (one forward pass per batch)
-and ``scoring: generate`` (greedy, ``--max-new-tokens``). Also times the forward pass alone on
+rows appended to the partial JSONL) three times: ``scoring: letters`` (one forward pass per
+batch), ``scoring: generate`` (greedy, ``--max-new-tokens``) and ``scoring: names`` (four
+teacher-forced answers per image, its visual tokens shared). Also times the forward pass alone on
 one prepared batch (the ceiling of letters). Prints one JSON line.
 
     python benchmarks/evaluate_throughput.py --scale tiny                                   # CPU smoke run
@@ -90,7 +91,8 @@ def main() -> None:
         rows = [{"image_id": i, "label": int(y), "options": [int(y), (y + 1) % 8, (y + 3) % 8, (y + 5) % 8], "answer": 0}
                 for i, y in zip(manifest["image_id"], manifest["label"])]
         jobs = evaluate.jobs_for("mc4-bench", manifest, classes, rows, "bird")
-        texts = [jobs[0].prompt] + NAMES
+        cloze = evaluate.jobs_for("mc4-bench", manifest, classes, rows, "bird", "names")
+        texts = [jobs[0].prompt, cloze[0].prompt] + NAMES
         adapter = chat_mllm(args.scale, device, texts, tmp / "model")
         first = adapter.chat_batch([j.prompt for j in jobs[:args.batch_size]],
                                    [load_image(j.path) for j in jobs[:args.batch_size]])
@@ -103,10 +105,11 @@ def main() -> None:
                                  for _ in range(args.forward_repeats)], device)
         settings = {"scoring": "letters", "max_new_tokens": args.max_new_tokens, "open_max_new_tokens": 24, "seed": 0}
         rates = {}
-        for scoring in ("letters", "generate"):
+        for scoring in ("letters", "generate", "names"):
             s = dict(settings, scoring=scoring)
             out = tmp / f"{scoring}.jsonl"
-            seconds = timed(lambda: evaluate.evaluate_mllm(adapter, "mc4-bench", jobs, classes, out, s, f"bench-{scoring}",
+            asked = cloze if scoring == "names" else jobs
+            seconds = timed(lambda: evaluate.evaluate_mllm(adapter, "mc4-bench", asked, classes, out, s, f"bench-{scoring}",
                                                            args.batch_size, args.num_workers, progress=False), device)
             rates[scoring] = args.images / seconds
     result = {
@@ -116,6 +119,7 @@ def main() -> None:
         "prompt_tokens": int(first["attention_mask"].sum(1).max()),
         "forward_only_img_s": round(args.forward_repeats * len(first["input_ids"]) / forward, 1),
         "letters_img_s": round(rates["letters"], 1), "generate_img_s": round(rates["generate"], 1),
+        "names_img_s": round(rates["names"], 1),
         "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
         "load_1min": round(os.getloadavg()[0], 1), "torch": torch.__version__,
     }

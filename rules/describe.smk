@@ -18,7 +18,7 @@ rule describe:
         cache=lambda w: f"resources/cache/describe/{w.dataset}/{plan.generator(config)}.jsonl",
     resources:
         gpu=lambda w: int(plan.description_mode(config, w.dataset) == "generate"),
-        mem_mb=16000,
+        mem_mb=config["extraction"]["mem_mb"],
         runtime=config["extraction"]["runtime_min"],
     log:
         "results/logs/describe/{dataset}.log",

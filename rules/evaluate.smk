@@ -14,7 +14,7 @@ rule evaluate:
     resources:
         # zeroshot reads cached embeddings: no GPU
         gpu=lambda w: int(plan.protocol_kind(w.protocol) == "mllm"),
-        mem_mb=16000,
+        mem_mb=config["extraction"]["mem_mb"],
         gpu_mem_mb=lambda w: config["extraction"]["gpu_mem_mb"] if plan.protocol_kind(w.protocol) == "mllm" else 0,
         runtime=config["extraction"]["runtime_min"],
     log:

@@ -1,6 +1,6 @@
 EXTRACT_RESOURCES = dict(
     gpu=1,
-    mem_mb=16000,
+    mem_mb=config["extraction"]["mem_mb"],
     gpu_mem_mb=config["extraction"]["gpu_mem_mb"],
     runtime=config["extraction"]["runtime_min"],
 )

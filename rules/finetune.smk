@@ -17,7 +17,7 @@ rule finetune_stage1:
     threads: 1
     resources:
         gpu=finetune_resources,
-        mem_mb=64000,
+        mem_mb=lambda w: config["models"][w.model]["finetune"]["mem_mb"],
         runtime=config["extraction"]["runtime_min"],
     log:
         "results/logs/finetune_stage1/{model}.log",
@@ -44,7 +44,7 @@ rule finetune_stage2:
     threads: 1
     resources:
         gpu=finetune_resources,
-        mem_mb=64000,
+        mem_mb=lambda w: config["models"][w.model]["finetune"]["mem_mb"],
         runtime=config["extraction"]["runtime_min"],
     log:
         "results/logs/finetune_stage2/{model}.log",

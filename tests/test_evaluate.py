@@ -76,7 +76,7 @@ def test_answers_do_not_depend_on_the_batch(family, family_checkpoints, data, tm
     jobs = ev.jobs_for("mc4-x", data[0], data[1], ev.read_options(data[2]["test"]), "bird")[:16]
     batch = adapter.chat_batch([j.prompt for j in jobs], [load_image(j.path) for j in jobs])
     assert (batch["attention_mask"] == 0).any(), "the prompts differ in length: the batch is left-padded"
-    for protocol, scoring in (("mc4-x", "letters"), ("mc4-x", "generate"), ("open", "letters")):
+    for protocol, scoring in (("mc4-x", "letters"), ("mc4-x", "generate"), ("mc4-x", "names"), ("open", "letters")):
         one, _ = run(tmp_path, ckpt, data, protocol, scoring, batch_size=1, name=f"{protocol}{scoring}1")
         many, _ = run(tmp_path, ckpt, data, protocol, scoring, batch_size=16, name=f"{protocol}{scoring}16")
         alone, batched = lines(one["jsonl"]), lines(many["jsonl"])

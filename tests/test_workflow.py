@@ -289,6 +289,7 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     else:
         paper["options"]["sources"].remove("foci")
         paper["evaluation"]["protocols"].remove("mc4-foci")
+    paper["models"]["finedefics"]["finetune"]["mem_mb"] = 96000
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper))
     result = snakemake(tmp_path, "-n", config=tmp_path / "paper.yaml")
     jobs = planned_jobs(result)
@@ -301,8 +302,10 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     assert jobs.get("foci_options", 0) == (6 if foci.is_dir() else 0)
     text = result.stdout + result.stderr
     extraction = [block for block in text.split("\n\n") if "rule extract_objects:" in block]
-    assert extraction and all("gpu=1" in block and "mem_mb=" in block and "runtime=" in block
+    assert extraction and all("gpu=1" in block and "mem_mb=32000" in block and "runtime=" in block
                               for block in extraction)
+    training = [block for block in text.split("\n\n") if "rule finetune_stage" in block]
+    assert len(training) == 2 and all("mem_mb=96000" in block for block in training)
     describe = [block for block in text.split("\n\n") if "rule describe:" in block]
     generated = [b for b in describe if "cub200" not in b]
     assert len(generated) == 5 and all("gpu=1" in b for b in generated)
