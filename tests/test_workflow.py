@@ -375,6 +375,15 @@ def test_benchmark_table_beside_the_papers_numbers(demo):
     assert "benchmark.png" in report.read_text(errors="replace")
 
 
+@pytest.mark.parametrize("key, value", [("scoring", "letters"), ("max_new_tokens", 3), ("open_max_new_tokens", 3)])
+def test_an_evaluation_setting_reruns_the_protocols_that_read_it(demo, cfg, tmp_path, key, value):
+    """scoring: the two MLLMs' mc4 jobs; max_new_tokens: none (the demo scores by names, not
+    generate); open_max_new_tokens: the two open jobs. Then the table."""
+    changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__(key, value))
+    planned = planned_jobs(snakemake(demo, "-n", config=changed))
+    assert planned == ({} if key == "max_new_tokens" else {"evaluate": 2, "benchmark_table": 1, "all": 1})
+
+
 def test_evaluation_batch_size_reruns_nothing(demo, cfg, tmp_path):
     changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__("batch_size", 3))
     assert planned_jobs(snakemake(demo, "-n", config=changed)) == {}

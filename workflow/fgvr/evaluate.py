@@ -324,8 +324,8 @@ def evaluate_mllm(adapter, protocol: str, jobs: list[Job], classes: pd.DataFrame
     import torch
     from tqdm.auto import tqdm
 
-    scoring = settings["scoring"]
-    if scoring not in SCORINGS:
+    scoring = None if protocol == "open" else settings["scoring"]  # open: greedy, always
+    if protocol != "open" and scoring not in SCORINGS:
         raise FgvrError(f"evaluation.scoring: {scoring!r}; expected one of {list(SCORINGS)}")
     adapter.processor  # noqa: B018  (loaded here: a missing chat template fails before any work)
     if protocol != "open" and scoring == "letters":
@@ -459,7 +459,7 @@ def run(settings: dict, manifest: pd.DataFrame, classes: pd.DataFrame, out: dict
 
         opts = settings["model_options"]
         adapter = load_adapter(model_dir, "mllm", opts["dtype"], device, opts["trust_remote_code"], weights=False)
-        jobs = jobs_for(asked, manifest, classes, options, settings["super"], settings.get("scoring", "letters"))
+        jobs = jobs_for(asked, manifest, classes, options, settings["super"], settings.get("scoring"))
         identity = {"settings": settings, "checkpoint": checkpoint_identity(model_dir), "jobs": [vars(j) for j in jobs],
                     "batch_size": batch_size, "version": __version__}
         rows, partial = evaluate_mllm(adapter, asked, jobs, classes, out["jsonl"], settings,

@@ -293,8 +293,9 @@ def evaluation_inputs(config: dict, dataset: str, model: str, protocol: str) -> 
 
 
 def evaluation_settings(config: dict, dataset: str, model: str, protocol: str) -> dict:
-    """What decides an evaluation's rows (rule evaluate's params; batch_size, a speed setting, is
-    left out so that changing it reruns nothing)."""
+    """What decides an evaluation's rows (rule evaluate's params): only what its protocol reads,
+    so that changing the scoring reruns the mc4 jobs alone; batch_size, a speed setting, is left
+    out so that changing it reruns nothing."""
     from .describe import domain
 
     ev = config["evaluation"]
@@ -302,9 +303,14 @@ def evaluation_settings(config: dict, dataset: str, model: str, protocol: str) -
            "options_source": evaluation_source(config, dataset, protocol), "seed": ev["seed"]}
     if protocol != "zeroshot":
         options = config["datasets"][dataset]
-        out |= {"scoring": ev["scoring"], "max_new_tokens": ev["max_new_tokens"],
-                "open_max_new_tokens": ev["open_max_new_tokens"], "model_options": model_options(config, model),
+        out |= {"model_options": model_options(config, model),
                 "super": domain(datasets.loader_name(dataset, options), options)[0]}
+        if sighted(protocol) == "open":
+            out["open_max_new_tokens"] = ev["open_max_new_tokens"]
+        else:
+            out["scoring"] = ev["scoring"]
+            if ev["scoring"] == "generate":
+                out["max_new_tokens"] = ev["max_new_tokens"]
     return out
 
 

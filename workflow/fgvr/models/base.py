@@ -242,7 +242,7 @@ class MLLMAdapter(Adapter):
         for row, n in enumerate(lengths.tolist()):
             if not torch.equal(inputs["input_ids"][row, :n], prompt_ids["input_ids"][row, :n]):
                 raise FgvrError(f"{self.path}: the chat template's prompt is not a prefix of prompt + answer; "
-                                "answer-only training cannot mask it")
+                                "answer-only training and names scoring cannot mask it")
             labels[row, :n] = -100
         labels[inputs["attention_mask"] == 0] = -100
         inputs["labels"] = labels
