@@ -194,8 +194,8 @@ def test_blind_protocols_answer_from_the_text_alone(demo_checkpoints, data, tmp_
     sighted_out, sighted = run(tmp_path, demo_checkpoints["mllm"], data, "mc4-x", scoring, name="sighted")
     blind_rows, sighted_rows = lines(blind_out["jsonl"]), lines(sighted_out["jsonl"])
     assert [(r["image_id"], r["options"]) for r in blind_rows] == [(r["image_id"], r["options"]) for r in sighted_rows]
-    pairs = [(a, b) for i, a in enumerate(range(len(blind_rows))) for b in range(i + 1, len(blind_rows))
-             if blind_rows[a]["options"] == blind_rows[b]["options"]]
+    n = len(blind_rows)
+    pairs = [(a, b) for a in range(n) for b in range(a + 1, n) if blind_rows[a]["options"] == blind_rows[b]["options"]]
     assert pairs  # the fixture repeats option lists (one per class and arrangement)
     for a, b in pairs:
         assert blind_rows[a]["scores"] == pytest.approx(blind_rows[b]["scores"], abs=2e-4)

@@ -178,7 +178,7 @@ def _check_evaluation(config: dict) -> None:
     sources = plan.option_sources(config)
     for i, protocol in enumerate(protocols):
         kind = plan.protocol_kind(protocol)
-        source = plan.evaluation_source(config, "", protocol) if protocol != "zeroshot" else None
+        source = plan.mc4_source(protocol)
         if source is not None and source not in sources:
             raise ConfigError(f"config key {key}[{i}]: {protocol!r} asks for options from {source!r}, which "
                               f"options.sources does not make ({sources})")

@@ -94,11 +94,6 @@ def check_protocol(protocol: str, kind: str, model: str) -> None:
                         f"({'mc4-*, open' if kind == 'mllm' else 'zeroshot'} are what a {kind} runs)")
 
 
-def option_source(protocol: str) -> str | None:
-    protocol = sighted(protocol)
-    return protocol[len("mc4-"):] if protocol.startswith("mc4-") else None
-
-
 def mc_prompt(names: list[str]) -> str:
     choices = "\n".join(f"{letter}. {name}" for letter, name in zip(LETTERS, names))
     return MC_PROMPT.format(question=MC_QUESTION, choices=choices)

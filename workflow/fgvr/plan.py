@@ -232,6 +232,12 @@ def sighted(protocol: str) -> str:
     return protocol[len(BLIND):] if protocol.startswith(BLIND) else protocol
 
 
+def mc4_source(protocol: str) -> str | None:
+    """The options source that (blind-)mc4-{source} asks from; None for any other protocol."""
+    protocol = sighted(protocol)
+    return protocol[len("mc4-"):] if protocol.startswith("mc4-") else None
+
+
 def protocol_kind(protocol: str) -> str:
     return "vlm" if protocol == "zeroshot" else "mllm"
 
@@ -245,7 +251,7 @@ def test_options_file(config: dict, dataset: str, source: str) -> str | None:
 def zeroshot_source(config: dict, dataset: str) -> str | None:
     """The options a VLM's zero-shot is restricted to: those of the first mc4 protocol that this
     data set has (mc4-foci first gives the paper's SigLIP row), else the first options source."""
-    sources = [p[len("mc4-"):] for p in map(sighted, evaluation_protocols(config)) if p.startswith("mc4-")]
+    sources = [s for s in map(mc4_source, evaluation_protocols(config)) if s is not None]
     for source in sources + option_sources(config):
         if test_options_file(config, dataset, source):
             return source
@@ -253,10 +259,7 @@ def zeroshot_source(config: dict, dataset: str) -> str | None:
 
 
 def evaluation_source(config: dict, dataset: str, protocol: str) -> str | None:
-    if protocol == "zeroshot":
-        return zeroshot_source(config, dataset)
-    protocol = sighted(protocol)
-    return protocol[len("mc4-"):] if protocol.startswith("mc4-") else None
+    return zeroshot_source(config, dataset) if protocol == "zeroshot" else mc4_source(protocol)
 
 
 def evaluation_jobs(config: dict) -> list[tuple[str, str, str]]:

@@ -309,12 +309,16 @@ class MLLMAdapter(Adapter):
         not said how (its rows then each run their own image)."""
         return None
 
-    def shared_embeddings(self, inputs: dict, image_of: list) -> torch.Tensor | None:
+    def shared_embeddings(self, inputs: dict, image_of: list | None) -> torch.Tensor | None:
         """Input embeddings of a chat batch whose rows share images (describe's VQA: every attribute
         of an image in one batch): each distinct image goes through the vision encoder and connector
         once and its tokens are spliced into every row about it. Greedy answers are the same as
-        the plain path's; None where the family cannot (``chat_image_tokens``)."""
+        the plain path's; None where no image repeats (nothing to share) or the family cannot
+        (``chat_image_tokens``)."""
         from ..io import FgvrError
+
+        if image_of is None or len(set(image_of)) == len(image_of):
+            return None
 
         first_row: dict = {}
         for row, image in enumerate(image_of):
@@ -391,10 +395,9 @@ class MLLMAdapter(Adapter):
         ``generate_batch``: rows about one image share its visual tokens."""
         inputs = {k: self.to_device(v) for k, v in inputs.items()}
         targets = inputs.pop("labels")[:, 1:]
-        if image_of is not None and len(set(image_of)) < len(image_of):
-            embeds = self.shared_embeddings(inputs, image_of)
-            if embeds is not None:
-                inputs = {"attention_mask": inputs["attention_mask"], "inputs_embeds": embeds}
+        embeds = self.shared_embeddings(inputs, image_of)
+        if embeds is not None:  # the forward takes embeddings or ids, not both
+            inputs = {"attention_mask": inputs["attention_mask"], "inputs_embeds": embeds}
         logp = torch.log_softmax(self.model(**inputs, use_cache=False).logits[:, :-1].float(), dim=-1)
         picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         return (picked * (targets != -100)).sum(1).cpu()
@@ -404,11 +407,10 @@ class MLLMAdapter(Adapter):
         """Greedy answers for a prepared ``chat_batch`` (``generate`` from CPU inputs). ``image_of``:
         which image each row asks about (equal keys, one image), so the vision side runs once per image."""
         inputs = {k: self.to_device(v) for k, v in inputs.items()}
-        if image_of is not None and len(set(image_of)) < len(image_of):
-            embeds = self.shared_embeddings(inputs, image_of)
-            if embeds is not None:
-                inputs = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"],
-                          "inputs_embeds": embeds}
+        embeds = self.shared_embeddings(inputs, image_of)
+        if embeds is not None:  # generate keeps the ids, for the prompt length
+            inputs = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"],
+                      "inputs_embeds": embeds}
         tok = self.processor.tokenizer
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                                   pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
