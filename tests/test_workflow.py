@@ -152,14 +152,14 @@ def test_generated_descriptions_cover_every_image(demo, cfg):
 def test_fine_tuning_aligns_objects_with_their_names(demo):
     """demo-finetuned (demo-mllm after both stages) puts test objects nearer their own class
     name than the untuned model does: a cosine gap (own name minus the others) where the untuned
-    model has none, and more objects whose nearest name is their own."""
+    model has none, and more objects whose nearest name is their own, well above chance."""
     def names(model):
         alignment = json.loads((demo / f"results/analysis/synthetic/{model}/alignment.json").read_text())
         return alignment["results"]["names"]["llm.last"]
 
     base, tuned = names("demo-mllm"), names("demo-finetuned")
     assert abs(base["gap"]) < 0.02 and tuned["gap"] > 0.15
-    assert tuned["accuracy"] > base["accuracy"] + 0.05 and tuned["accuracy"] > 1.5 * base["chance"]
+    assert tuned["accuracy"] > base["accuracy"] + 0.1 and tuned["accuracy"] > 2 * base["chance"]
     first = pd.read_csv(demo / "results/train/demo-finetuned/stage1/log.csv")
     assert {"loss_gen", "loss_oa", "loss_ac", "loss_cc", "temperature"} <= set(first.columns)
     assert first["loss"].tail(5).mean() < first["loss"].head(5).mean()
