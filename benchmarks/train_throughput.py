@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evaluate_throughput import NAMES, chat_mllm  # noqa: E402
 from extract_throughput import scratch_images  # noqa: E402
-from fgvr.evaluate import LETTERS, mc_prompt, open_prompt  # noqa: E402
+from fgvr.prompts import LETTERS, mc_prompt, open_prompt, question  # noqa: E402
 from fgvr.models.base import pick_device  # noqa: E402
 from fgvr.train.data import Stage1Sample, Stage2Sample  # noqa: E402
 from fgvr.train.loop import Settings, train_stage  # noqa: E402
@@ -50,7 +50,7 @@ def samples(paths: list[str], labels: list[int], n: int):
                                 [NAMES[k] for k in negatives], [DESCRIPTION.format(COLOURS[k]) for k in negatives]))
         options = [y, *negatives]
         two.append(Stage2Sample(path, open_prompt("bird"), NAMES[y]) if i % 2 else
-                   Stage2Sample(path, mc_prompt([NAMES[k] for k in options]), LETTERS[0]))
+                   Stage2Sample(path, mc_prompt([NAMES[k] for k in options], question("cub200", "bird")), LETTERS[0]))
     return one, two
 
 

@@ -1,5 +1,6 @@
 # Helpers for the rule files. What to build for a config is decided in fgvr.plan.
 from fgvr import datasets as fgvr_datasets
+from fgvr import options as fgvr_options
 from fgvr import plan
 
 
@@ -80,11 +81,12 @@ def describe_inputs(wildcards):
 
 
 def foci_file(wildcards):
-    """The official FOCI option file of this data set's loader, in `options.foci_dir`."""
+    """The official FOCI option file of this data set's loader: in `options.foci_dir`, else
+    downloaded by download_foci."""
     from fgvr.options import foci_file as locate
 
     return str(locate(fgvr_datasets.loader_name(wildcards.dataset, config["datasets"][wildcards.dataset]),
-                      config["options"]["foci_dir"]))
+                      config["options"].get("foci_dir")))
 
 
 # ---- fine-tuning

@@ -91,3 +91,27 @@ rule foci_options:
         "../environment.yml"
     script:
         "../workflow/scripts/foci_options.py"
+
+
+# FOCI's official option files, from the official repository at a pinned commit, checksummed
+# (fgvr.options.FOCI_SHA256); on the submit host, like the data set downloads. Not run when
+# `options.foci_dir` names a local copy. The location (options.foci_url) reruns nothing.
+localrules:
+    download_foci,
+
+
+rule download_foci:
+    output:
+        "resources/foci/{file}",
+    params:
+        checksum=lambda w: fgvr_options.FOCI_SHA256[w.file],
+    log:
+        "results/logs/download_foci/{file}.log",
+    benchmark:
+        "results/benchmarks/download_foci/{file}.tsv"
+    wildcard_constraints:
+        file=plan.one_of(list(fgvr_options.FOCI_SHA256)),
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/download_foci.py"

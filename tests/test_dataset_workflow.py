@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import ROOT
 from loopback import Loopback
-from official_fixtures import jpeg_bytes, make, pack
+from official_fixtures import FOCI_DIR, jpeg_bytes, make, needs_foci, pack
 
 from fgvr import datasets
 from fgvr.config import ConfigError, check_config
@@ -212,3 +212,45 @@ def test_download_rule_resumes_then_prepares(tmp_path):
     assert "from cache" in result.stdout + result.stderr
     assert (other / "resources/downloads/aircraft100/fgvc-aircraft-2013b.tar.gz").read_bytes() == data
     assert (other / target).read_text().count("\n") == len(manifest)
+
+
+# ------------------------------------------------------------------------------ FOCI's option files
+
+def test_foci_files_are_fetched_from_the_pinned_commit_by_default():
+    from fgvr.options import FOCI_COMMIT, FOCI_FILES, FOCI_SHA256, foci_file, foci_remote
+
+    assert set(FOCI_FILES.values()) == set(FOCI_SHA256)
+    for name, file in FOCI_FILES.items():
+        remote = foci_remote(file)
+        assert remote.urls == (f"https://raw.githubusercontent.com/PKU-ICST-MIPL/Finedefics_ICLR2025/{FOCI_COMMIT}/"
+                               f"FOCI-Benchmark/data/{file}",)
+        assert remote.checksum == f"sha256:{FOCI_SHA256[file]}" and len(FOCI_SHA256[file]) == 64
+        assert str(foci_file(name)) == f"resources/foci/{file}"  # inside the project, not beside it
+        assert str(foci_file(name, "/copies")) == f"/copies/{file}"
+        assert foci_remote(file, "http://mirror/{file}").urls == (f"http://mirror/{file}",)
+
+
+@needs_foci("pets37")
+def test_foci_download_rule_resumes_and_verifies(tmp_path):
+    """rule download_foci through a loopback mirror (options.foci_url): a cut transfer resumes
+    with a Range request and gives the official bytes; a file whose bytes differ from the pinned
+    checksum is refused by name and nothing is left behind."""
+    from fgvr.options import FOCI_FILES
+
+    pets, cars = FOCI_FILES["pets37"], FOCI_FILES["cars196"]
+    data = (FOCI_DIR / pets).read_bytes()
+    cfg = config(cub200={"archive": "/nowhere"})
+    with Loopback() as server:
+        server.files[f"mirror/{pets}"] = data
+        server.files[f"mirror/{cars}"] = data  # the wrong bytes for this name
+        server.cut.add(f"mirror/{pets}")
+        cfg["options"] = {"foci_url": f"{server.url}/mirror/{{file}}"}
+        done = jobs(snakemake(tmp_path, cfg, f"resources/foci/{pets}"))
+        assert done == {"download_foci": 1}
+        assert (f"mirror/{pets}", f"bytes={len(data) // 2}-") in server.requests  # resumed, not restarted
+        assert (tmp_path / "resources/foci" / pets).read_bytes() == data
+        refused = snakemake(tmp_path, cfg, f"resources/foci/{cars}")
+    assert refused.returncode != 0
+    log = (tmp_path / f"results/logs/download_foci/{cars}.log").read_text()
+    assert f"sha256 checksum mismatch for {cars}" in log and "the file was deleted" in log
+    assert not list((tmp_path / "resources/foci").glob("car-*"))

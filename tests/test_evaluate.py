@@ -19,15 +19,20 @@ from fgvr.datasets.manifest import read_classes, read_manifest
 from fgvr.io import FgvrError
 from fgvr.models import load_adapter
 from fgvr.options import _arranged, write_options
+from fgvr.prompts import PROMPT_FORMAT
 
 CHAT_FAMILIES = ["idefics2", "idefics3", "llava", "llava_next"]  # their demo processors run on this venv
 TORCHVISION_FAMILIES = ["qwen2_vl", "qwen2_5_vl", "smolvlm"]  # their processors want torchvision (video)
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 
 
+QUESTION = "Which of these birds is shown in the image?"
+
+
 def settings(protocol="mc4-x", scoring="letters", kind="mllm", **kw):
     return {"protocol": protocol, "dataset": "small", "model": "m", "kind": kind, "scoring": scoring,
             "max_new_tokens": 4, "open_max_new_tokens": 4, "seed": 0, "super": "bird", "options_source": "x",
+            "question": QUESTION, "option_names": "clean", "parser": "foci", "prompt_format": PROMPT_FORMAT,
             "model_options": {"dtype": "auto", "trust_remote_code": False}, **kw}
 
 
@@ -50,10 +55,10 @@ def data(small_dataset, tmp_path_factory):
     return manifest, classes, files
 
 
-def run(tmp, checkpoint, data, protocol="mc4-x", scoring="letters", batch_size=16, name="out", **kw):
+def run(tmp, checkpoint, data, protocol="mc4-x", scoring="letters", batch_size=16, name="out", extra=None, **kw):
     manifest, classes, files = data
     out = {"jsonl": tmp / f"{name}.jsonl", "json": tmp / f"{name}.json"}
-    info = ev.run(settings(protocol, scoring), manifest, classes, out,
+    info = ev.run(settings(protocol, scoring, **(extra or {})), manifest, classes, out,
                   options_path=None if protocol.endswith("open") else kw.pop("options", files["test"]),
                   model_dir=checkpoint, batch_size=batch_size, progress=False, **kw)
     return out, info
@@ -73,7 +78,7 @@ def test_answers_do_not_depend_on_the_batch(family, family_checkpoints, data, tm
     adapter = load_adapter(ckpt, "mllm", weights=False)
     from fgvr.extract import load_image
 
-    jobs = ev.jobs_for("mc4-x", data[0], data[1], ev.read_options(data[2]["test"]), "bird")[:16]
+    jobs = ev.jobs_for("mc4-x", data[0], data[1], ev.read_options(data[2]["test"]), "bird", question=QUESTION)[:16]
     batch = adapter.chat_batch([j.prompt for j in jobs], [load_image(j.path) for j in jobs])
     assert (batch["attention_mask"] == 0).any(), "the prompts differ in length: the batch is left-padded"
     for protocol, scoring in (("mc4-x", "letters"), ("mc4-x", "generate"), ("mc4-x", "names"), ("open", "letters")):
@@ -99,25 +104,128 @@ def test_families_needing_torchvision_say_so(family, family_checkpoints, data, t
     assert not list(tmp_path.iterdir())  # nothing that looks finished, no partial file either
 
 
+# ------------------------------------------------------------------------------ prompt tokens
+
+# How the official code loads each family's processor (FOCI's Idefics2Model and the training
+# script: do_image_splitting=False; the others: the checkpoint's defaults).
+OFFICIAL_PROCESSOR_KWARGS = {"idefics2": {"do_image_splitting": False}, "idefics3": {"do_image_splitting": False},
+                             "smolvlm": {"do_image_splitting": False}}
+
+
+@pytest.mark.parametrize("family", CHAT_FAMILIES + TORCHVISION_FAMILIES)
+def test_prompt_tokens_are_the_processors_own(family, family_checkpoints, data, tmp_path):
+    """The evaluation's prompt ids equal transformers' ``processor.apply_chat_template(...,
+    tokenize=True)`` on the same messages (the processor loaded as the official code loads it):
+    BOS exactly once where the tokenizer has one (Idefics3's template writes it itself), and
+    stage 2's prompt part is token-identical to the evaluation's for the same question."""
+    if family in TORCHVISION_FAMILIES and not HAS_TORCHVISION:
+        pytest.skip(f"{family}'s processor needs torchvision, not installed here")
+    from transformers import AutoProcessor
+
+    from fgvr.extract import load_image
+    from fgvr.train.data import DatasetFiles, stage2_samples
+
+    manifest, classes, files = data
+    ckpt = family_checkpoints[family]
+    adapter = load_adapter(ckpt, "mllm", weights=False)
+    reference = AutoProcessor.from_pretrained(ckpt, **OFFICIAL_PROCESSOR_KWARGS.get(family, {}))
+    bos = reference.tokenizer.bos_token_id
+    job = ev.jobs_for("mc4-x", manifest, classes, ev.read_options(files["test"])[:1], "bird", question=QUESTION)[0]
+    image = load_image(job.path)
+    for prompt in (job.prompt, ev.open_prompt("bird")):
+        messages = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": prompt}]}]
+        expected = reference.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                                 return_tensors="pt")["input_ids"][0]
+        ours = adapter.chat_batch([prompt], [image])["input_ids"][0]
+        assert ours.tolist() == expected.tolist(), (family, prompt)
+        if bos is not None:
+            assert ours[0] == bos and int((ours == bos).sum()) == 1, family
+    # stage 2 asks the evaluation's question about the same options, clean names, in the same tokens
+    root = tmp_path / "train"
+    root.mkdir()
+    train = manifest.assign(split=manifest["split"].replace({"test": "other"}))
+    train.to_csv(root / "manifest.csv", index=False)
+    classes.to_csv(root / "classes.csv", index=False)
+    pd.DataFrame({"image_id": manifest["image_id"], "description": "a bird"}).to_csv(root / "d.csv", index=False)
+    sample_files = DatasetFiles("small", "bird", str(root / "manifest.csv"), str(root / "classes.csv"),
+                                str(root / "d.csv"), "", str(files["train"]), QUESTION)
+    samples = [s for s in stage2_samples([sample_files]) if s.answer in tuple("ABCD")][:2]
+    assert len(samples) == 2
+    as_test = train.assign(split=train["split"].replace({"train": "test"}))
+    rows = {r["image_id"]: r for r in ev.read_options(files["train"])}
+    paths = dict(zip(manifest["path"], manifest["image_id"]))
+    for sample in samples:
+        asked = ev.jobs_for("mc4-x", as_test, classes, [rows[paths[sample.path]]], "bird", question=QUESTION)[0]
+        assert sample.prompt == asked.prompt
+        picture = load_image(sample.path)
+        trained = adapter.answer_encode([sample.prompt], [picture], [sample.answer])
+        evaluated = adapter.chat_batch([asked.prompt], [picture])["input_ids"][0]
+        n = int((trained["labels"][0] == -100).sum())
+        assert trained["input_ids"][0, :n].tolist() == evaluated.tolist(), family
+
+
+def test_mc4_foci_shows_the_official_question_names_and_wrap(demo_checkpoints, family_checkpoints, data, tmp_path):
+    """FOCI's options spell names their own way ("Crested_Striped_Fantail"): under
+    option_names official the prompt and each row show those, under clean classes.csv's; the
+    question is the data set's; an Idefics2 checkpoint's prompt is wrapped in "User: " unless
+    foci_wrap is off. Each is recorded in the JSON (and the names in every row)."""
+    manifest, classes, files = data
+    spelt = {y: n.replace(" ", "_").replace("-", "_") for y, n in zip(classes["label"], classes["class_name"])}
+    rows = [dict(r, names=[spelt[o] for o in r["options"]]) for r in ev.read_options(files["test"])]
+    foci = tmp_path / "foci.jsonl"
+    write_options(foci, rows)
+    results = {}
+    for names, wrap in (("official", True), ("clean", False)):
+        out, info = run(tmp_path, demo_checkpoints["mllm"], data, "mc4-foci", name=f"{names}{wrap}", options=foci,
+                        extra={"option_names": names, "foci_wrap": wrap, "question": "Which of these dogs is shown?"})
+        results[names] = lines(out["jsonl"]), info
+        assert info["question"] == "Which of these dogs is shown?" and info["option_names"] == names
+        assert info["foci_wrap"] == ("User: {}" if wrap else None) and info["prompt_format"] == PROMPT_FORMAT
+        assert info["prompt"].startswith("User: Which of these dogs is shown?\nChoices:\nA. " if wrap
+                                         else "Which of these dogs is shown?\nChoices:\nA. ")
+    official, clean = results["official"][0], results["clean"][0]
+    first = rows[0]
+    assert official[0]["names"] == first["names"] and "_" in "".join(first["names"])
+    assert results["official"][1]["prompt"].count(first["names"][first["answer"]]) == 1
+    assert clean[0]["names"] == [classes.set_index("label").loc[o, "class_name"] for o in first["options"]]
+    assert all(len(r["names"]) == 4 for r in official + clean)
+    mined = run(tmp_path, demo_checkpoints["mllm"], data, "mc4-x", name="mined",
+                extra={"option_names": "official", "foci_wrap": True})[1]
+    assert mined["option_names"] == "clean" and mined["foci_wrap"] is None  # no official spelling, no wrap off foci
+    llava = run(tmp_path, family_checkpoints["llava"], data, "mc4-foci", name="llava", options=foci,
+                extra={"option_names": "official", "foci_wrap": True})[1]
+    assert llava["foci_wrap"] is None and llava["prompt"].startswith("Which of these birds")  # FOCI wraps Idefics only
+
+
 # ------------------------------------------------------------------------------ letter scoring
 
+def official_processor(checkpoint):
+    """The processor as FOCI's Idefics2Model loads it (benchmark/model/model.py): AutoProcessor
+    with do_image_splitting=False, every other setting the checkpoint's default."""
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(checkpoint, do_image_splitting=False)
+
+
 def test_letter_scores_are_the_next_token_log_probabilities(demo_checkpoints, data, tmp_path):
-    """One prompt, no padding, by hand: the model's forward, log-softmax at the last position,
-    the letters' token ids; the evaluation's scores and prediction must be these."""
+    """One prompt, no padding, by hand as the official evaluation builds it: the chat template's
+    text, then the processor called with its defaults (so BOS comes first); the model's forward,
+    log-softmax at the last position, the letters' token ids; the evaluation's scores and
+    prediction must be these."""
     from fgvr.extract import load_image
 
     manifest, classes, files = data
     adapter = load_adapter(demo_checkpoints["mllm"], "mllm")
     row = ev.read_options(files["test"])[0]
-    job = ev.jobs_for("mc4-x", manifest, classes, [row], "bird")[0]
-    assert job.prompt.startswith(ev.MC_QUESTION + "\nChoices:\nA. ") and job.prompt.endswith(
+    job = ev.jobs_for("mc4-x", manifest, classes, [row], "bird", question=QUESTION)[0]
+    assert job.prompt.startswith(QUESTION + "\nChoices:\nA. ") and job.prompt.endswith(
         "Answer with the letter from the given choices directly.")
-    proc = adapter.processor
+    proc = official_processor(demo_checkpoints["mllm"])
     text = proc.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": job.prompt}]}],
-                                    add_generation_prompt=True, tokenize=False)
+                                    add_generation_prompt=True)
     assert text.startswith("User:<image>") and text.endswith("Assistant:")
-    inputs = proc(text=[text], images=[[load_image(job.path)]], return_tensors="pt", do_image_splitting=False,
-                  add_special_tokens=False)
+    inputs = proc(text=[text], images=[[load_image(job.path)]], return_tensors="pt", padding=True)
+    assert inputs["input_ids"][0, 0] == proc.tokenizer.bos_token_id  # what the official code feeds the model
     with torch.no_grad():
         logits = adapter.model(**inputs).logits[0, -1]
     vocab = proc.tokenizer.get_vocab()  # each letter's spellings: "A" and "\u2581A" (a leading space)
@@ -157,20 +265,20 @@ def test_name_scores_are_each_answers_log_likelihood(demo_checkpoints, data, tmp
 
     manifest, classes, files = data
     adapter = load_adapter(demo_checkpoints["mllm"], "mllm")
-    proc, names = adapter.processor, dict(zip(classes["label"], classes["class_name"]))
+    proc, names = official_processor(demo_checkpoints["mllm"]), dict(zip(classes["label"], classes["class_name"]))
     paths = dict(zip(manifest["image_id"], manifest["path"]))
     out, info = run(tmp_path, demo_checkpoints["mllm"], data, scoring="names", batch_size=3)
     rows = lines(out["jsonl"])
     user = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": ev.open_prompt("bird")}]}]
     for row in rows[:3]:
         image = [[load_image(paths[row["image_id"]])]]
-        prompt = proc.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
-        n_prompt = proc(text=[prompt], images=image, return_tensors="pt", add_special_tokens=False)["input_ids"].shape[1]
+        prompt = proc.apply_chat_template(user, add_generation_prompt=True)
+        n_prompt = proc(text=[prompt], images=image, return_tensors="pt")["input_ids"].shape[1]
         expected = []
         for label in row["options"]:
             turn = [{"role": "assistant", "content": [{"type": "text", "text": names[label]}]}]
-            inputs = proc(text=[proc.apply_chat_template(user + turn, tokenize=False)], images=image,
-                          return_tensors="pt", add_special_tokens=False)
+            inputs = proc(text=[proc.apply_chat_template(user + turn)], images=image, return_tensors="pt")
+            assert inputs["input_ids"][0, 0] == proc.tokenizer.bos_token_id
             labels = inputs["input_ids"].clone()
             labels[:, :n_prompt] = -100
             with torch.no_grad():
@@ -215,18 +323,38 @@ def test_blind_open_reports_like_open(demo_checkpoints, data, tmp_path):
 
 # ------------------------------------------------------------------------------ generate scoring
 
-def test_parse_letter():
-    cases = {"B": 1, "B.": 1, " C) Laysan": 2, "(D)": 3, "[A]": 0, "A bird": 0, "D\n": 3,
-             "Black-footed Albatross": None, "Answer: B": None, "b": None, "": None, "E": None, "Cat": None}
-    assert {text: ev.parse_letter(text) for text in cases} == cases
+# answer -> (option index under parser foci, under parser letter, failure form where either fails).
+# FOCI (benchmark/model/model.py + evaluate.py): strip, drop "Answer: ", first character in
+# either case; letter: a capital alone, optionally bracketed, not starting a word.
+ANSWERS = {
+    "B": (1, 1, None), "b": (1, None, "single letter"), "Answer: B": (1, None, "word"),
+    "B. Bald Eagle": (1, 1, None), "B.": (1, 1, None), " C) Laysan": (2, 2, None), "D\n": (3, 3, None),
+    "A bird": (0, 0, None), "(B)": (None, 1, "bracketed letter"), "[A]": (None, 0, "bracketed letter"),
+    "Cardinal": (2, None, "word"), "Black-footed Albatross": (1, None, "word"), "answer: c": (0, None, "word"),
+    "E": (None, None, "single letter"), "Egret": (None, None, "word"), "": (None, None, "empty"),
+    "1. Albatross": (None, None, "other"),
+}
 
 
-def test_generate_scoring_counts_answers_without_a_letter_apart(demo_checkpoints, data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("parser, column", [("foci", 0), ("letter", 1)])
+def test_answers_are_read_as_each_parser_reads_them(parser, column):
+    assert {text: ev.PARSE[parser](text) for text in ANSWERS} == {t: v[column] for t, v in ANSWERS.items()}
+    for text, (*picks, form) in ANSWERS.items():
+        if None in picks:
+            assert ev.failure_form(text) == form, text
+
+
+@pytest.mark.parametrize("parser", ["foci", "letter"])
+def test_generate_scoring_counts_answers_without_a_letter_apart(parser, demo_checkpoints, data, tmp_path, monkeypatch):
     options = ev.read_options(data[2]["test"])
-    answers = {}  # image -> what the "model" says: right letter, wrong letter, or no letter
+    forms = ["{right}.", "({wrong})", "Black-footed Albatross", "{right} bird", "{lower}", "Answer: {right}"]
+    answers, expected_letter = {}, {}  # image -> what the "model" says, and the letter each parser reads
     for n, o in enumerate(options):
         right, wrong = "ABCD"[o["answer"]], "ABCD"[(o["answer"] + 1) % 4]
-        answers[o["image_id"]] = [f"{right}.", f"({wrong})", "Black-footed Albatross", f"{right} bird"][n % 4]
+        answers[o["image_id"]] = forms[n % len(forms)].format(right=right, wrong=wrong, lower=right.lower())
+        by_foci = [right, None, "B", right, right, right][n % len(forms)]
+        by_letter = [right, wrong, None, right, None, None][n % len(forms)]
+        expected_letter[o["image_id"]] = by_foci if parser == "foci" else by_letter
     order = iter([o["image_id"] for o in options])
 
     def fake(self, inputs, max_new_tokens):
@@ -234,14 +362,21 @@ def test_generate_scoring_counts_answers_without_a_letter_apart(demo_checkpoints
         return [answers[next(order)] for _ in range(len(inputs["input_ids"]))]
 
     monkeypatch.setattr(type(load_adapter(demo_checkpoints["mllm"], "mllm", weights=False)), "generate_batch", fake)
-    out, info = run(tmp_path, demo_checkpoints["mllm"], data, scoring="generate", batch_size=5)
-    kinds = [n % 4 for n in range(len(options))]
-    assert info["correct"] == kinds.count(0) + kinds.count(3)
-    assert info["invalid"] == kinds.count(2) and info["invalid_examples"][0] == "Black-footed Albatross"
-    assert info["n"] == len(options) and info["accuracy"] == info["correct"] / len(options)
+    out, info = run(tmp_path, demo_checkpoints["mllm"], data, scoring="generate", batch_size=5,
+                    extra={"parser": parser})
     rows = lines(out["jsonl"])
+    assert [r["letter"] for r in rows] == [expected_letter[o["image_id"]] for o in options]
+    assert [r["output"] for r in rows] == [answers[o["image_id"]] for o in options]  # the raw answer kept
+    truth = {o["image_id"]: "ABCD"[o["answer"]] for o in options}
+    assert info["correct"] == sum(expected_letter[i] == truth[i] for i in truth)
+    invalid = [answers[i] for i in truth if expected_letter[i] is None]
+    assert info["invalid"] == len(invalid) and info["invalid_examples"] == invalid[:5]
+    assert info["invalid_forms"] == {f: [ev.failure_form(a) for a in invalid].count(f)
+                                     for f in {ev.failure_form(a) for a in invalid}}
+    assert sum(info["invalid_forms"].values()) == info["invalid"] > 0
+    assert info["n"] == len(options) and info["accuracy"] == info["correct"] / len(options)
     assert all(r["prediction"] is None and not r["correct"] for r in rows if r["letter"] is None)
-    assert info["max_new_tokens"] == 4 and info["scoring"] == "generate"
+    assert info["max_new_tokens"] == 4 and info["scoring"] == "generate" and info["parser"] == parser
 
 
 # ------------------------------------------------------------------------------ open set
@@ -438,6 +573,9 @@ def test_the_table_has_the_papers_numbers_beside_this_runs(tmp_path):
     for model, values in PAPER.items():
         got = [None if pd.isna(v) else float(v) for v in paper.loc[model, columns]]
         assert got == values, model
+        assert ("ICLR 2025" if model == "Finedefics" else "FOCI") in paper.loc[model, "reference"]
+    released = frame[frame["source"] == "released"].iloc[0]
+    assert released[["cub200", "cars196"]].tolist() == [47.96, 23.87] and pd.isna(released["dogs120"])
     ours = frame[frame["model"] == "idefics2-8b"].iloc[0]
     assert ours["cub200"] == 50.0 and ours["avg"] == pytest.approx(52.5) and not ours["demo"]
     demo = frame[frame["model"] == "demo-vlm"]
@@ -451,7 +589,10 @@ def test_the_table_has_the_papers_numbers_beside_this_runs(tmp_path):
             assert [None if c in ("-", "") else float(c) for c in printed] == values
     benchmark.write(frame, tmp_path / "b.csv", tmp_path / "b.md", tmp_path / "b.png")
     md = (tmp_path / "b.md").read_text()
-    assert "| Finedefics (paper) | mc4-foci | 4-way accuracy | 57.61 [?] | 84.67 |" in md
+    assert "| Finedefics (paper [1]) | mc4-foci | 4-way accuracy | 57.61 | 84.67 |" in md
+    assert "| Idefics2-8B (paper [2]) |" in md and "| Finedefics (released [3]) | mc4-foci | 4-way accuracy | 47.96 |" in md
+    assert "[1] He, Li, Geng, Xu, Peng" in md and "[2] Geigle" in md and "results/mc/" in md
+    assert "[?]" not in md and "REFERENCE.md" not in md
     assert "| demo-vlm (demo) | zeroshot | all-class accuracy |" in md and "random-init" in md
     assert (tmp_path / "b.png").stat().st_size > 10_000
     again = pd.read_csv(tmp_path / "b.csv")

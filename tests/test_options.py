@@ -232,7 +232,8 @@ def foci_spelling(name: str) -> str:
 
 def test_foci_file_gets_the_arrangement_of_mined_options(demo_features, tmp_path):
     """A FOCI-format file listing, per image, the true class then the VLM's 3 top confusions
-    (names spelled FOCI's way) imports to exactly the mined rows: same options, same order."""
+    (names spelled FOCI's way) imports to exactly the mined rows: same options, same order; each
+    row keeps the four names as the file spells them, in the options' order."""
     manifest, classes, test, cats = demo_features
     split = manifest[manifest["split"] == "test"]
     name = dict(zip(classes["label"], classes["class_name"]))
@@ -241,7 +242,14 @@ def test_foci_file_gets_the_arrangement_of_mined_options(demo_features, tmp_path
                for p, y, d in zip(split["path"], split["label"], expected)]
     path = foci_file(tmp_path / "synthetic.json", entries[::-1])  # file order is not manifest order
     imported = options.import_foci(path, manifest, classes, 3, "synthetic")
-    assert imported == options.mine_options(test, cats, manifest, 3, "synthetic", "test")
+    assert [{k: v for k, v in r.items() if k != "names"} for r in imported] == options.mine_options(
+        test, cats, manifest, 3, "synthetic", "test")
+    for r in imported:
+        assert r["names"] == [foci_spelling(name[o]) for o in r["options"]]
+        assert r["names"][r["answer"]] == foci_spelling(name[r["label"]]) and "_" in r["names"][r["answer"]]
+    written = tmp_path / "rows.jsonl"
+    options.write_options(written, imported)
+    assert options.read_options(written) == imported  # names survive the file
 
 
 @pytest.fixture()
@@ -279,12 +287,16 @@ def test_foci_names_map_through_normalisation_and_aliases(synthetic_foci, tmp_pa
     shouting = [(entries[0][0], entries[0][1], [*entries[0][2][:1], f"  {first.upper()}!! ", *entries[0][2][2:]]),
                 *entries[1:]]
     rows = options.import_foci(foci_file(tmp_path / "a.json", shouting), manifest, classes, 0, "synthetic")
-    assert rows == options.import_foci(foci_file(tmp_path / "b.json", entries), manifest, classes, 0, "synthetic")
+    plain = options.import_foci(foci_file(tmp_path / "b.json", entries), manifest, classes, 0, "synthetic")
+    assert [r["options"] for r in rows] == [r["options"] for r in plain]
+    assert f"  {first.upper()}!! " in rows[0]["names"] and first in plain[0]["names"]  # shown as the file spells it
+    assert rows[1:] == plain[1:]
     nick = [(entries[0][0], entries[0][1], [entries[0][2][0], "mystery bird", *entries[0][2][2:]]), *entries[1:]]
     with pytest.raises(FgvrError, match="'mystery bird'"):
         options.import_foci(foci_file(tmp_path / "c.json", nick), manifest, classes, 0, "synthetic")
-    assert rows == options.import_foci(foci_file(tmp_path / "c.json", nick), manifest, classes, 0, "synthetic",
-                                       aliases={"mystery bird": first})
+    aliased = options.import_foci(foci_file(tmp_path / "c.json", nick), manifest, classes, 0, "synthetic",
+                                  aliases={"mystery bird": first})
+    assert [r["options"] for r in aliased] == [r["options"] for r in plain] and "mystery bird" in aliased[0]["names"]
 
 
 @pytest.mark.parametrize("foci_name, ours", [

@@ -281,14 +281,10 @@ def test_lint_is_clean():
 
 
 def test_paper_config_plans_its_whole_dag_offline(tmp_path):
-    """config/paper.yaml: Idefics2-8B + SigLIP over the six data sets, planned with no network."""
+    """config/paper.yaml: Idefics2-8B + SigLIP over the six data sets, planned with no network
+    and nothing beside the clone (FOCI's option files are downloads of their own rule)."""
     paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-    foci = ROOT.parent / "shared" / "data" / "foci-options"  # the official option files, where present
-    if foci.is_dir():
-        paper["options"]["foci_dir"] = str(foci)
-    else:
-        paper["options"]["sources"].remove("foci")
-        paper["evaluation"]["protocols"].remove("mc4-foci")
+    assert "foci_dir" not in paper["options"]
     paper["models"]["finedefics"]["finetune"]["mem_mb"] = 96000
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper))
     result = snakemake(tmp_path, "-n", config=tmp_path / "paper.yaml")
@@ -299,7 +295,7 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     assert jobs["finetune_stage1"] == 1 and jobs["finetune_stage2"] == 1
     assert jobs["fetch_model"] == 2 and jobs["prepare_dataset"] == 6 and jobs["download_dataset"] == 13
     assert jobs["describe"] == 6 and jobs["negatives"] == 6 and jobs["mine_options"] == 6 * 2
-    assert jobs.get("foci_options", 0) == (6 if foci.is_dir() else 0)
+    assert jobs["foci_options"] == 6 and jobs["download_foci"] == 6
     text = result.stdout + result.stderr
     extraction = [block for block in text.split("\n\n") if "rule extract_objects:" in block]
     assert extraction and all("gpu=1" in block and "mem_mb=32000" in block and "runtime=" in block
@@ -312,7 +308,9 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     assert all("gpu=0" in b for b in describe if "cub200" in b)  # CUB: its annotations, no GPU
     # evaluation: Idefics2-8B with mc4-foci (where the official files are), mc4-siglip-so400m and
     # open on each data set, SigLIP's zeroshot on each; one table
-    assert jobs["evaluate"] == 2 * 6 * (3 if foci.is_dir() else 2) + 6 and jobs["benchmark_table"] == 1
+    assert jobs["evaluate"] == 2 * 6 * 3 + 6 and jobs["benchmark_table"] == 1
+    downloads = [block for block in text.split("\n\n") if "rule download_foci:" in block]
+    assert len(downloads) == 6 and all("output: resources/foci/" in b for b in downloads)
     evaluation = [block for block in text.split("\n\n") if "rule evaluate:" in block]
     assert all("gpu=1" in b for b in evaluation if "idefics2-8b" in b)
     assert all("gpu=0" in b for b in evaluation if "zeroshot" in b)  # cached embeddings, no GPU
@@ -367,7 +365,7 @@ def test_benchmark_table_beside_the_papers_numbers(demo):
     assert paper.loc["Finedefics", "cars196"] == 84.67 and paper.loc["Finedefics", "avg"] == 76.84
     assert paper.loc["SigLIP-so400m", "pets37"] == 95.64 and paper.loc["Idefics2-8B", "aircraft100"] == 56.23
     md = (demo / "results/summary/benchmark.md").read_text()
-    assert "demo-mllm (demo)" in md and "Idefics2-8B (paper)" in md
+    assert "demo-mllm (demo)" in md and "Idefics2-8B (paper [2])" in md and "[?]" not in md
     assert (demo / "results/summary/benchmark.png").stat().st_size > 10_000
     report = demo / "report.html"
     if not report.exists():
@@ -375,13 +373,48 @@ def test_benchmark_table_beside_the_papers_numbers(demo):
     assert "benchmark.png" in report.read_text(errors="replace")
 
 
-@pytest.mark.parametrize("key, value", [("scoring", "letters"), ("max_new_tokens", 3), ("open_max_new_tokens", 3)])
+@pytest.mark.parametrize("key, value", [("scoring", "letters"), ("max_new_tokens", 3), ("open_max_new_tokens", 3),
+                                        ("parser", "letter"), ("option_names", "clean"), ("foci_wrap", False)])
 def test_an_evaluation_setting_reruns_the_protocols_that_read_it(demo, cfg, tmp_path, key, value):
-    """scoring: the two MLLMs' mc4 jobs; max_new_tokens: none (the demo scores by names, not
-    generate); open_max_new_tokens: the two open jobs. Then the table."""
+    """scoring: the two MLLMs' mc4 jobs; max_new_tokens and parser: none (the demo scores by names,
+    not generate); open_max_new_tokens: the two open jobs; option_names and foci_wrap: none (the
+    demo's options are mined, not FOCI's). Then the table."""
     changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__(key, value))
     planned = planned_jobs(snakemake(demo, "-n", config=changed))
-    assert planned == ({} if key == "max_new_tokens" else {"evaluate": 2, "benchmark_table": 1, "all": 1})
+    reruns = key in ("scoring", "open_max_new_tokens")
+    assert planned == ({"evaluate": 2, "benchmark_table": 1, "all": 1} if reruns else {})
+
+
+def test_results_of_other_prompt_tokens_rerun(demo, tmp_path):
+    """A copy of the workflow whose prompt-format version moved (as this change moved it from 1):
+    every MLLM evaluation, the generated descriptions and the fine-tuning (its stage-2 prompts)
+    have changed params and rerun; the VLM's zeroshot, which asks no prompt, does not. The
+    unchanged workflow reruns nothing."""
+    import shutil
+
+    copy = tmp_path / "workflow-copy"
+    for part in ("Snakefile", "rules", "workflow", "config", "environment.yml"):
+        (shutil.copytree if (ROOT / part).is_dir() else shutil.copy)(ROOT / part, copy / part)
+    prompts = copy / "workflow/fgvr/prompts.py"
+    text = prompts.read_text()
+    assert text.count("\nPROMPT_FORMAT = ") == 1
+    prompts.write_text(re.sub(r"\nPROMPT_FORMAT = (\d+)", lambda m: f"\nPROMPT_FORMAT = {int(m[1]) + 1}", text))
+
+    def changed(snakefile):
+        result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(demo),
+                                 "--configfile", str(CONFIG), "--list-changes", "params"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return {line.strip() for line in result.stdout.splitlines() if line.strip().startswith("results/")}
+
+    assert not {f for f in changed(ROOT / "Snakefile") if "/eval/" in f}
+    moved = changed(copy / "Snakefile")
+    for model in ("demo-mllm", "demo-finetuned"):
+        assert {f"results/eval/synthetic/{model}/{p}.{e}" for p in ("mc4-demo-vlm", "open") for e in ("json", "jsonl")} <= moved
+    assert "results/data/synthetic-generated/descriptions.csv" in moved  # generated by the MLLM
+    assert "results/data/synthetic/descriptions.csv" not in moved  # ground truth: no prompt
+    assert "results/train/demo-finetuned/stage2/log.csv" in moved
+    assert not any("zeroshot" in f for f in moved)
 
 
 def test_evaluation_batch_size_reruns_nothing(demo, cfg, tmp_path):

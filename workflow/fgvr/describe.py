@@ -6,7 +6,8 @@ Three sources, per data set (``datasets.X.descriptions``):
   attributes that tell the subcategories apart, (2) per image and attribute a short VQA answer,
   (3) one summary sentence from the answers, with no class name; plus per class a description
   from the model's own knowledge. Greedy and batched; every answer is cached in a JSONL file
-  keyed by item, attribute, prompt and model revision, so a killed run resumes.
+  keyed by item, attribute, prompt, model revision and prompt format (``prompts.PROMPT_FORMAT``),
+  so a killed run resumes and answers to other prompt tokens are never reused.
 - ``ground_truth``: annotations (the synthetic set's part attributes, CUB's 312 attributes).
 - ``{file: path}``: the user's CSV (image_id,description) covering every image.
 
@@ -84,8 +85,8 @@ def without_name(text: str, name: str) -> str:
 # ---------------------------------------------------------------- the JSONL cache
 
 class AnswerCache:
-    """Generated answers keyed by (item, attribute, prompt, model revision), appended as they
-    come; a torn last line (a killed job) is ignored."""
+    """Generated answers keyed by (item, attribute, prompt, model revision, prompt format),
+    appended as they come; a torn last line (a killed job) is ignored."""
 
     def __init__(self, path: str | Path, revision: str):
         self.path, self.revision = Path(path), revision
@@ -100,7 +101,9 @@ class AnswerCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def key(self, item: str, attribute: str, prompt: str) -> str:
-        return hashlib.sha256(json.dumps([item, attribute, prompt, self.revision]).encode()).hexdigest()
+        from .prompts import PROMPT_FORMAT  # answers to other prompt tokens are not reused
+
+        return hashlib.sha256(json.dumps([item, attribute, prompt, self.revision, PROMPT_FORMAT]).encode()).hexdigest()
 
     def get(self, key: str) -> str | None:
         return self.answers.get(key)

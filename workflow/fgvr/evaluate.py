@@ -4,13 +4,18 @@ Protocols, one ``results/eval/{dataset}/{model}/{protocol}.jsonl`` + ``.json`` e
 test split:
 
 - ``mc4-{source}`` (an MLLM): the 4 options of ``options/{source}/test.jsonl`` in the file's
-  order, asked with ``MC_PROMPT`` as the user turn of the model's own chat template, image first.
-  ``scoring: letters``: one forward pass; the answer is the letter with the highest next-token
+  order, asked with FOCI's prompt (``prompts.mc_prompt``: the data set's question, the lettered
+  option names, the instruction) as the user turn of the model's own chat template, image first,
+  tokenized with the processor's defaults (BOS as the official code gets it). Under ``mc4-foci``
+  the names are the official files' spellings (``option_names: official``) and an Idefics
+  checkpoint's prompt text is wrapped in FOCI's "User: {}" (``foci_wrap``). ``scoring:
+  letters``: one forward pass; the answer is the letter with the highest next-token
   log-probability (each letter's single-token spellings, with or without a leading space,
-  summed); the four scores are kept. ``scoring: generate``: greedy, ``max_new_tokens``; the
-  answer's letter is its first character when that is A-D and not the start of a word
-  ("B", "B.", "(B) ...", "B bird"; not "Black ..."): the official "starts with the letter" rule
-  without counting words as letters. Answers with no letter are wrong and counted apart.
+  summed); the four scores are kept. ``scoring: generate``: greedy, ``max_new_tokens``, the
+  answer read by ``parser``: ``foci`` as FOCI reads it ("Answer: " removed, then the first
+  character, either case, when it is A-D: "b", "B. Bald Eagle", "Cardinal" -> C; "(B)" fails),
+  ``letter`` a capital letter alone, optionally bracketed ("B", "(B)", "B."; not "b" nor
+  "Black ..."). Answers with no letter are wrong and counted apart, by form.
   ``scoring: names`` (cloze, as for models never taught to answer with a letter, such as the
   demo's): each option's class name as the answer to ``OPEN_PROMPT``, scored by its
   log-likelihood with the turn's end (teacher forcing, summed over its tokens); the most likely
@@ -54,15 +59,14 @@ import pandas as pd
 
 from .io import FgvrError, atomic_path, write_json
 from .options import N_OPTIONS, normalise, read_options
-from .plan import BLIND, sighted
+from .plan import BLIND, mc4_source, sighted
+from .prompts import LETTERS, PROMPT_FORMAT, foci_wrap, mc_prompt, open_prompt
 
 log = logging.getLogger("fgvr.evaluate")
 
-LETTERS = "ABCD"[:N_OPTIONS]
-MC_QUESTION = "Which of these choices is shown in the image?"
-MC_PROMPT = "{question}\nChoices:\n{choices}\nAnswer with the letter from the given choices directly."
-OPEN_PROMPT = "What is the name of the {super} in the image?"
 SCORINGS = ("letters", "generate", "names")
+PARSERS = ("foci", "letter")
+OPTION_NAMES = ("official", "clean")
 DECIMALS = 4  # scores in the jsonl (log-probabilities, cosines)
 GREY = (128, 128, 128)  # the image of a blind- protocol
 SPLIT = "test"
@@ -94,22 +98,39 @@ def check_protocol(protocol: str, kind: str, model: str) -> None:
                         f"({'mc4-*, open' if kind == 'mllm' else 'zeroshot'} are what a {kind} runs)")
 
 
-def mc_prompt(names: list[str]) -> str:
-    choices = "\n".join(f"{letter}. {name}" for letter, name in zip(LETTERS, names))
-    return MC_PROMPT.format(question=MC_QUESTION, choices=choices)
-
-
-def open_prompt(super_: str) -> str:
-    return OPEN_PROMPT.format(super=super_)
-
-
 # ------------------------------------------------------------------------------ answers
 
 def parse_letter(text: str) -> int | None:
-    """The option index an answer gives: its first character when that is one of ``LETTERS``
-    and not the start of a word (an opening bracket may come first); None if it gives none."""
+    """``parser: letter``: the option index an answer gives: its first character when that is one
+    of ``LETTERS`` (capital) and not the start of a word (an opening bracket may come first);
+    None if it gives none."""
     found = re.match(rf"\s*[(\[]?([{LETTERS}])(?![A-Za-z0-9])", text or "")
     return LETTERS.index(found[1]) if found else None
+
+
+def parse_foci(text: str) -> int | None:
+    """``parser: foci``, FOCI's reading (benchmark/model/model.py, Idefics2Model.generate, then
+    evaluate.py's parse_generated_prediction): the answer stripped, every "Answer: " removed,
+    then its first character, in either case, when that is one of ``LETTERS``; else None."""
+    first = (text or "").strip().replace("Answer: ", "")[:1].upper()
+    return LETTERS.index(first) if first and first in LETTERS else None
+
+
+PARSE = {"foci": parse_foci, "letter": parse_letter}
+
+
+def failure_form(text: str) -> str:
+    """What an answer that gave no letter looks like, for the JSON's ``invalid_forms``."""
+    text = (text or "").strip()
+    if not text:
+        return "empty"
+    if re.match(r"[(\[]\s*[A-Za-z]\s*[)\]]", text):
+        return "bracketed letter"
+    if re.match(r"[A-Za-z](?![A-Za-z])", text):
+        return "single letter"  # another letter, or one a parser does not accept ("b" for letter)
+    if re.match(r"[A-Za-z]", text):
+        return "word"
+    return "other"
 
 
 def normalise_answer(text: str) -> str:
@@ -181,13 +202,18 @@ class Job:
     prompt: str
     options: list[int] | None = None
     answer: int | None = None
-    choices: list[str] | None = None  # the options' class names
+    choices: list[str] | None = None  # the options' names as shown
 
 
 def jobs_for(protocol: str, manifest: pd.DataFrame, classes: pd.DataFrame, options: list[dict] | None,
-             super_: str, scoring: str = "letters") -> list[Job]:
+             super_: str, scoring: str = "letters", question: str = "", option_names: str = "official",
+             wrap: str | None = None) -> list[Job]:
     """What to ask, in file order: every options row (mc4; ``scoring: names`` asks the open
-    question and scores each option's name as its answer), or every test image (open)."""
+    question and scores each option's name as its answer), or every test image (open). The
+    options are shown by the names the row spells (``names``, FOCI's files) under
+    ``option_names: official``, else by classes.csv's; ``wrap``: FOCI's around the mc prompt."""
+    if option_names not in OPTION_NAMES:
+        raise FgvrError(f"evaluation.option_names: {option_names!r}; expected one of {list(OPTION_NAMES)}")
     test = manifest[manifest["split"] == SPLIT]
     paths = dict(zip(test["image_id"].astype(str), test["path"]))
     if protocol == "open":
@@ -196,8 +222,8 @@ def jobs_for(protocol: str, manifest: pd.DataFrame, classes: pd.DataFrame, optio
     names = dict(zip(classes["label"].astype(int), classes["class_name"]))
     jobs = []
     for r in options:
-        choices = [names[o] for o in r["options"]]
-        prompt = open_prompt(super_) if scoring == "names" else mc_prompt(choices)
+        choices = r["names"] if option_names == "official" and "names" in r else [names[o] for o in r["options"]]
+        prompt = open_prompt(super_) if scoring == "names" else mc_prompt(choices, question, wrap)
         jobs.append(Job(r["image_id"], r["label"], paths[r["image_id"]], prompt, r["options"], r["answer"], choices))
     return jobs
 
@@ -297,15 +323,17 @@ def _rows(protocol: str, scoring: str, adapter, chunk: list[Job], inputs: dict, 
         for job, s in zip(chunk, scores):
             pick = int(np.argmax(s))
             out.append({"image_id": job.image_id, "label": job.label, "options": job.options, "answer": job.answer,
-                        "prediction": job.options[pick], "correct": pick == job.answer, "letter": LETTERS[pick],
-                        "scores": [round(float(v), DECIMALS) for v in s]})
+                        "names": job.choices, "prediction": job.options[pick], "correct": pick == job.answer,
+                        "letter": LETTERS[pick], "scores": [round(float(v), DECIMALS) for v in s]})
     else:
         answers = adapter.generate_batch(inputs, settings["max_new_tokens"])
+        parse = PARSE[settings["parser"]]
         for job, text in zip(chunk, answers):
-            pick = parse_letter(text)
+            pick = parse(text)
             out.append({"image_id": job.image_id, "label": job.label, "options": job.options, "answer": job.answer,
-                        "prediction": None if pick is None else job.options[pick], "correct": pick == job.answer,
-                        "letter": None if pick is None else LETTERS[pick], "output": text})
+                        "names": job.choices, "prediction": None if pick is None else job.options[pick],
+                        "correct": pick == job.answer, "letter": None if pick is None else LETTERS[pick],
+                        "output": text})
     return out
 
 
@@ -322,6 +350,8 @@ def evaluate_mllm(adapter, protocol: str, jobs: list[Job], classes: pd.DataFrame
     scoring = None if protocol == "open" else settings["scoring"]  # open: greedy, always
     if protocol != "open" and scoring not in SCORINGS:
         raise FgvrError(f"evaluation.scoring: {scoring!r}; expected one of {list(SCORINGS)}")
+    if scoring == "generate" and settings.get("parser") not in PARSERS:
+        raise FgvrError(f"evaluation.parser: {settings.get('parser')!r}; expected one of {list(PARSERS)}")
     adapter.processor  # noqa: B018  (loaded here: a missing chat template fails before any work)
     if protocol != "open" and scoring == "letters":
         adapter.choice_token_ids(list(LETTERS))
@@ -408,6 +438,8 @@ def metrics(rows: list[dict], protocol: str, n_classes: int) -> dict:
         invalid = [r for r in rows if r["letter"] is None]
         out["invalid"] = len(invalid)  # answers that give no letter: wrong, counted here
         out["invalid_examples"] = [r["output"] for r in invalid[:5]]
+        forms = [failure_form(r["output"]) for r in invalid]
+        out["invalid_forms"] = {form: forms.count(form) for form in sorted(set(forms))}
     return out
 
 
@@ -454,17 +486,23 @@ def run(settings: dict, manifest: pd.DataFrame, classes: pd.DataFrame, out: dict
 
         opts = settings["model_options"]
         adapter = load_adapter(model_dir, "mllm", opts["dtype"], device, opts["trust_remote_code"], weights=False)
-        jobs = jobs_for(asked, manifest, classes, options, settings["super"], settings.get("scoring"))
+        wrap = foci_wrap(adapter.checkpoint_config().get("model_type"),
+                         settings.get("foci_wrap", False) and mc4_source(protocol) == "foci")
+        jobs = jobs_for(asked, manifest, classes, options, settings["super"], settings.get("scoring"),
+                        settings.get("question", ""), settings.get("option_names", "clean"), wrap)
         identity = {"settings": settings, "checkpoint": checkpoint_identity(model_dir), "jobs": [vars(j) for j in jobs],
                     "batch_size": batch_size, "version": __version__}
         rows, partial = evaluate_mllm(adapter, asked, jobs, classes, out["jsonl"], settings,
                                       fingerprint(**identity), batch_size, num_workers, progress, blind)
         info |= {"prompt": jobs[0].prompt if jobs else None, "demo": adapter.is_demo, "blind": blind,
-                 "revision": recorded_commit(model_dir), "architecture": adapter.architecture}
+                 "revision": recorded_commit(model_dir), "architecture": adapter.architecture,
+                 "prompt_format": PROMPT_FORMAT}
         if asked != "open":
-            info |= {"scoring": settings["scoring"]}
+            official = settings.get("option_names") == "official" and any("names" in r for r in options)
+            info |= {"scoring": settings["scoring"], "question": settings.get("question"), "foci_wrap": wrap,
+                     "option_names": "official" if official else "clean"}
             if settings["scoring"] == "generate":
-                info["max_new_tokens"] = settings["max_new_tokens"]
+                info |= {"max_new_tokens": settings["max_new_tokens"], "parser": settings["parser"]}
         else:
             info |= {"max_new_tokens": settings["open_max_new_tokens"], "fuzzy": "rapidfuzz WRatio, nearest class"}
     info |= metrics(rows, asked, len(classes))

@@ -7,7 +7,9 @@
     L2-normalised per image, averaged per class, re-normalised). Ties go to the lower label.
 
 ``options/{source}/{split}.jsonl``  one line per image of the split, in manifest order:
-    ``{"image_id", "label", "options": [4 labels], "answer": index}``, ``options[answer] == label``.
+    ``{"image_id", "label", "options": [4 labels], "answer": index}``, ``options[answer] == label``;
+    rows imported from FOCI also keep ``"names"``: the four options as the official file spells
+    them ("Black_footed_Albatross"), in the same order (evaluation shows them: option_names).
     A VLM source follows FOCI's rule (REFERENCE.md section 4): the image embedding against the
     text embedding of ``PROMPT`` ("an image of a {class name}", categories.h5 ``prompts/embed``)
     for every class; the options are the true class and the 3 wrong classes ranked highest for
@@ -42,6 +44,7 @@ PROMPT = "an image of a {}"  # FOCI's zero-shot prompt (OpenCLIP ViT-L-14 there)
 N_OPTIONS = 4
 KEY = "embed"  # a VLM's own embedding (DESIGN.md representations)
 NEGATIVE_COLUMNS = ["label", "rank", "negative_label", "similarity"]
+ROW_KEYS = ("image_id", "label", "options", "answer")  # an options row's keys, in the file's order
 
 # registry name -> the official FOCI option file (under options.foci_dir)
 FOCI_FILES = {
@@ -52,6 +55,20 @@ FOCI_FILES = {
     "pets37": "pet-37-ViT-L-14-laion2b_s32b_b82k-4.json",
     "aircraft100": "aircraft-102-ViT-L-14-laion2b_s32b_b82k-4.json",
 }
+
+# Where rule download_foci gets them: the official repository at the commit the paper's
+# evaluation data were read from (REFERENCE.md section 4), each file checked against its sha256.
+FOCI_COMMIT = "12bdc5c99b170b46edbd384f5e8e4bb5cc24a4be"
+FOCI_URL = f"https://raw.githubusercontent.com/PKU-ICST-MIPL/Finedefics_ICLR2025/{FOCI_COMMIT}/FOCI-Benchmark/data/{{file}}"
+FOCI_SHA256 = {
+    "aircraft-102-ViT-L-14-laion2b_s32b_b82k-4.json": "872a31687310b08150fbbac2ea96f5e788bb20af81e460e28957ecca5ad72907",
+    "bird-200-ViT-L-14-laion2b_s32b_b82k-4.json": "56219514808d0f3e91d876072c00c5b046b053ba566ad3abad7e9381211c4f01",
+    "car-196-ViT-L-14-laion2b_s32b_b82k-4.json": "28e23c05cb277c044343c5aeb3bd92881d334f327f1f146a4926359ac971cd6c",
+    "dog-120-ViT-L-14-laion2b_s32b_b82k-4.json": "00c69027ea2fc06e653552d29af10ea1780619a246cb58661e3cd586e4752ae8",
+    "flower-102-ViT-L-14-laion2b_s32b_b82k-4.json": "94da4227f4ada72c03c920478d87278cab0e18a49ba0cf06ebcf9c2063e1abbb",
+    "pet-37-ViT-L-14-laion2b_s32b_b82k-4.json": "74d57ceb84b734bee7312b762ab0edebbd4d3d041b45345e10fa27309a00f62f",
+}
+FOCI_DOWNLOADS = "resources/foci"  # where download_foci puts them when options.foci_dir is not set
 
 # FOCI spellings (normalised) that ``normalise`` does not bring to a class_name or raw_name of
 # ours, per data set: spelling -> our class_name or raw_name. CLIP's and torchvision's Flowers
@@ -106,14 +123,23 @@ def arrangement(n: int, seed: int, dataset: str, split: str) -> np.ndarray:
     return np.array([np.insert(row, at, 0) for row, at in zip(distractors, answers)]).reshape(n, N_OPTIONS)
 
 
-def _arranged(image_ids, labels, base: np.ndarray, seed: int, dataset: str, split: str) -> list[dict]:
+def _arranged(image_ids, labels, base: np.ndarray, seed: int, dataset: str, split: str,
+              names: list[list[str] | None] | None = None) -> list[dict]:
     """Rows for the images whose ``base`` (n, 4; true class first) is set (>= 0), in the given
-    order, the options permuted by ``arrangement``."""
+    order, the options permuted by ``arrangement``; ``names`` (per image, in base order, or
+    None), permuted the same way, become each row's ``names``."""
     perm = arrangement(len(base), seed, dataset, split)
     options = np.take_along_axis(base, perm, axis=1)
     answers = np.argmax(perm == 0, axis=1)
-    return [{"image_id": str(i), "label": int(y), "options": [int(o) for o in opts], "answer": int(a)}
-            for i, y, opts, a, b in zip(image_ids, labels, options, answers, base) if b[0] >= 0]
+    rows = []
+    for n, (i, y, opts, a, b) in enumerate(zip(image_ids, labels, options, answers, base)):
+        if b[0] < 0:
+            continue
+        row = {"image_id": str(i), "label": int(y), "options": [int(o) for o in opts], "answer": int(a)}
+        if names is not None and names[n] is not None:
+            row["names"] = [names[n][j] for j in perm[n]]
+        rows.append(row)
+    return rows
 
 
 # ------------------------------------------------------------------------------ hard negatives
@@ -220,11 +246,22 @@ def mine_options(objects, categories, manifest: pd.DataFrame, seed: int, dataset
 
 # ------------------------------------------------------------------------------ FOCI's option files
 
-def foci_file(dataset: str, foci_dir: str | Path) -> Path:
-    """The official FOCI option file of registry name ``dataset`` in ``foci_dir``."""
+def foci_file(dataset: str, foci_dir: str | Path | None = None) -> Path:
+    """The official FOCI option file of registry name ``dataset``: in ``foci_dir`` (a local copy),
+    else where download_foci puts it."""
     if dataset not in FOCI_FILES:
         raise FgvrError(f"{dataset}: FOCI has option files only for {sorted(FOCI_FILES)}")
-    return Path(foci_dir) / FOCI_FILES[dataset]
+    return Path(foci_dir or FOCI_DOWNLOADS) / FOCI_FILES[dataset]
+
+
+def foci_remote(file: str, url: str | None = None):
+    """The download of one official option file (``fgvr.datasets.download.Remote``): from the
+    pinned commit, or from ``url`` (options.foci_url), with the pinned checksum either way."""
+    from .datasets.download import Remote, location
+
+    if file not in FOCI_SHA256:
+        raise FgvrError(f"{file}: not an official FOCI option file (those are {sorted(FOCI_SHA256)})")
+    return Remote(file, (location(url or FOCI_URL, file),), f"sha256:{FOCI_SHA256[file]}")
 
 
 def read_foci(path: str | Path) -> pd.DataFrame:
@@ -335,8 +372,9 @@ def import_foci(path: str | Path, manifest: pd.DataFrame, classes: pd.DataFrame,
     """The official options of ``path`` as option rows for the images of ``split`` (manifest
     order): images matched by path, names mapped to labels (``name_labels``), the ground truth
     checked against the manifest's label, arranged like mined options (the true class first,
-    then FOCI's distractors in file order). Images of the split that the file does not cover
-    (Dog-120: one) get no row, with a warning."""
+    then FOCI's distractors in file order), each row keeping the four names as the file spells
+    them (``names``). Images of the split that the file does not cover (Dog-120: one) get no
+    row, with a warning."""
     source = f"{dataset}: {path}"
     foci = read_foci(path)
     if foci.empty:
@@ -344,7 +382,7 @@ def import_foci(path: str | Path, manifest: pd.DataFrame, classes: pd.DataFrame,
     matched = attach_foci(manifest, foci, split, source)
     mapping = name_labels(pd.concat([matched["groundtruth"], matched["options"].explode()]), classes, dataset,
                           str(path), aliases)
-    problems, base = [], {}
+    problems, base, spelt = [], {}, {}
     for image, image_id, label, truth, options in zip(matched["image"], matched["image_id"], matched["label"],
                                                       matched["groundtruth"], matched["options"]):
         labels = [mapping[o] for o in options]
@@ -353,7 +391,9 @@ def import_foci(path: str | Path, manifest: pd.DataFrame, classes: pd.DataFrame,
         elif len(set(labels)) != N_OPTIONS or label not in labels:
             problems.append(f"{image} has options {options} (want {N_OPTIONS} distinct names, the true one among them)")
         else:
-            base[image_id] = [label] + [x for x in labels if x != label]
+            order = [labels.index(label)] + [j for j, x in enumerate(labels) if x != label]
+            base[image_id] = [labels[j] for j in order]
+            spelt[image_id] = [options[j] for j in order]
     if problems:
         raise FgvrError(f"{source}: {len(problems)} entr(ies) disagree with the data set, e.g. "
                         f"{'; '.join(problems[:3])}")
@@ -364,23 +404,23 @@ def import_foci(path: str | Path, manifest: pd.DataFrame, classes: pd.DataFrame,
         log.warning("%s: %d image(s) of the %s split have no official options (not evaluated by FOCI), e.g. %s",
                     source, len(uncovered), split, uncovered[:3])
     rows = np.array([base.get(i, [-1] * N_OPTIONS) for i in ids], dtype=np.int64).reshape(-1, N_OPTIONS)
-    return _arranged(ids, frame["label"].to_numpy(np.int64), rows, seed, dataset, split)
+    return _arranged(ids, frame["label"].to_numpy(np.int64), rows, seed, dataset, split, [spelt.get(i) for i in ids])
 
 
 # ------------------------------------------------------------------------------ the JSONL files
 
 def check_options(rows: list[dict], source: str, manifest: pd.DataFrame | None = None,
                   classes: pd.DataFrame | None = None) -> None:
-    """Each row: the four keys, 4 distinct integer labels, ``answer`` in 0..3 pointing at
-    ``label``, image ids unique; with ``manifest``, ids known and labels as there; with
+    """Each row: the four keys (and optionally ``names``: 4 strings), 4 distinct integer labels,
+    ``answer`` in 0..3 pointing at ``label``, image ids unique; with ``manifest``, ids known and labels as there; with
     ``classes``, every option a known label. The first bad row is named."""
     known = dict(zip(manifest["image_id"].astype(str), manifest["label"])) if manifest is not None else None
     labels = set(int(x) for x in classes["label"]) if classes is not None else None
     seen = set()
     for n, row in enumerate(rows, 1):
         where = f"{source}: line {n}"
-        if not isinstance(row, dict) or set(row) != {"image_id", "label", "options", "answer"}:
-            raise FgvrError(f"{where}: want the keys image_id, label, options, answer, got "
+        if not isinstance(row, dict) or set(row) - {"names"} != set(ROW_KEYS):
+            raise FgvrError(f"{where}: want the keys image_id, label, options, answer (and optionally names), got "
                             f"{sorted(row) if isinstance(row, dict) else type(row).__name__}")
         image, label, options, answer = row["image_id"], row["label"], row["options"], row["answer"]
         ints = [label, answer, *options] if isinstance(options, list) else []
@@ -390,6 +430,10 @@ def check_options(rows: list[dict], source: str, manifest: pd.DataFrame | None =
             raise FgvrError(f"{where} ({image}): want {N_OPTIONS} distinct options, got {options}")
         if not 0 <= answer < N_OPTIONS or options[answer] != label:
             raise FgvrError(f"{where} ({image}): answer {answer} does not point at label {label} in {options}")
+        names = row.get("names")
+        if names is not None and not (isinstance(names, list) and len(names) == N_OPTIONS
+                                      and all(isinstance(x, str) and x for x in names)):
+            raise FgvrError(f"{where} ({image}): names must be {N_OPTIONS} non-empty strings, got {names!r}")
         if image in seen:
             raise FgvrError(f"{where}: image {image!r} is listed twice")
         seen.add(image)
@@ -409,7 +453,7 @@ def write_options(path: str | Path, rows: list[dict]) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             for r in rows:
-                f.write(json.dumps({k: r[k] for k in ("image_id", "label", "options", "answer")}) + "\n")
+                f.write(json.dumps({k: r[k] for k in ROW_KEYS + ("names",) if k in r}) + "\n")
 
 
 def read_options(path: str | Path, manifest: pd.DataFrame | None = None,

@@ -109,8 +109,10 @@ def describe_settings(config: dict, dataset: str) -> dict:
     if out["mode"] == "file":
         out["file"] = options["descriptions"]["file"]
     if out["mode"] == "generate":
+        from .prompts import PROMPT_FORMAT
+
         gen = config["descriptions"]
-        out |= {"generator": generator(config), "attributes": gen["attributes"], "max_new_tokens": gen["max_new_tokens"],
+        out |= {"prompt_format": PROMPT_FORMAT, "generator": generator(config), "attributes": gen["attributes"], "max_new_tokens": gen["max_new_tokens"],
                 "attribute_list": gen.get("attribute_list"), "model": model_options(config, generator(config))}
     return out
 
@@ -165,6 +167,17 @@ def finetune_vlm(config: dict, model: str) -> str | None:
     return config["models"][model]["finetune"].get("options") or negatives_vlm(config)
 
 
+def dataset_question(config: dict, dataset: str) -> str:
+    """The multiple-choice question of a data set (its `question`, the official one, or from its
+    super-category): what evaluation and stage-2 training ask."""
+    from .describe import domain
+    from .prompts import question
+
+    options = config["datasets"][dataset]
+    loader = datasets.loader_name(dataset, options)
+    return question(loader, domain(loader, options)[0], options.get("question"))
+
+
 def finetune_files(config: dict, model: str) -> list[dict]:
     """Per training data set, the files a stage reads (fgvr.train.data.DatasetFiles fields)."""
     from .describe import domain
@@ -173,6 +186,7 @@ def finetune_files(config: dict, model: str) -> list[dict]:
     for name in config["models"][model]["finetune"]["datasets"]:
         data, options = DATA.format(dataset=name), config["datasets"][name]
         out.append({"name": name, "super": domain(datasets.loader_name(name, options), options)[0],
+                    "question": dataset_question(config, name),
                     "manifest": f"{data}/manifest.csv", "classes": f"{data}/classes.csv",
                     "descriptions": f"{data}/descriptions.csv", "negatives": f"{data}/negatives/{vlm}.csv",
                     "options": f"{data}/options/{vlm}/train.jsonl"})
@@ -183,7 +197,10 @@ def finetune_spec(config: dict, model: str, stage: int) -> dict:
     """Everything one stage needs (fgvr.train.run): its starting checkpoint, outputs, data, settings."""
     tune = config["models"][model]["finetune"]
     start = model_dir(config, tune["from"]) if stage == 1 else f"{TRAIN.format(model=model, stage=1)}/model"
+    from .prompts import PROMPT_FORMAT
+
     settings = dict(tune[f"stage{stage}"], micro_batch_size=tune["micro_batch_size"], seed=tune["seed"],
+                    prompt_format=PROMPT_FORMAT,
                     checkpoint_every=tune["checkpoint_every"], gradient_checkpointing=tune["gradient_checkpointing"],
                     gather=tune["gather"])
     return {"stage": stage, "model": start, "entry": f"models.{model}.finetune",
@@ -298,22 +315,30 @@ def evaluation_inputs(config: dict, dataset: str, model: str, protocol: str) -> 
 def evaluation_settings(config: dict, dataset: str, model: str, protocol: str) -> dict:
     """What decides an evaluation's rows (rule evaluate's params): only what its protocol reads,
     so that changing the scoring reruns the mc4 jobs alone; batch_size, a speed setting, is left
-    out so that changing it reruns nothing."""
+    out so that changing it reruns nothing. An MLLM's carry the prompt-format version: results
+    made with other prompt tokens rerun."""
     from .describe import domain
+    from .prompts import PROMPT_FORMAT
 
     ev = config["evaluation"]
     out = {"protocol": protocol, "dataset": dataset, "model": model, "kind": config["models"][model]["kind"],
            "options_source": evaluation_source(config, dataset, protocol), "seed": ev["seed"]}
     if protocol != "zeroshot":
         options = config["datasets"][dataset]
-        out |= {"model_options": model_options(config, model),
+        out |= {"prompt_format": PROMPT_FORMAT, "model_options": model_options(config, model),
                 "super": domain(datasets.loader_name(dataset, options), options)[0]}
         if sighted(protocol) == "open":
             out["open_max_new_tokens"] = ev["open_max_new_tokens"]
         else:
-            out["scoring"] = ev["scoring"]
+            foci = mc4_source(protocol) == "foci"
+            # official spellings exist only in FOCI's files; mined options are always shown clean
+            out |= {"scoring": ev["scoring"], "option_names": ev["option_names"] if foci else "clean"}
+            if ev["scoring"] != "names":  # names scoring asks the open question
+                out["question"] = dataset_question(config, dataset)
+                if foci:
+                    out["foci_wrap"] = ev["foci_wrap"]
             if ev["scoring"] == "generate":
-                out["max_new_tokens"] = ev["max_new_tokens"]
+                out |= {"max_new_tokens": ev["max_new_tokens"], "parser": ev["parser"]}
     return out
 
 

@@ -45,8 +45,8 @@ def spec(name: str, options: dict):
 TRANSFER_KEYS = ("url", "mirrors", "retries", "timeout")
 
 
-# Keys read by the describe rule, not by preparation.
-DESCRIBE_KEYS = ("descriptions", "super", "kinds")
+# Keys read by the describe, evaluate and fine-tuning rules (prompts), not by preparation.
+DESCRIBE_KEYS = ("descriptions", "super", "kinds", "question")
 
 
 def content_options(options: dict) -> dict:

@@ -249,8 +249,14 @@ class MLLMAdapter(Adapter):
         return inputs
 
     def chat_encode(self, texts: list[str], images: list | None) -> dict:
-        """Processor outputs (CPU tensors) for chat text i about image i (or text only)."""
-        kwargs = dict(text=texts, padding=True, return_tensors="pt", add_special_tokens=False)
+        """Processor outputs (CPU tensors) for chat text i about image i (or text only), tokenized
+        with the processor's defaults, as the official evaluation and training call it (Idefics2
+        and LLaVA prompts then start with BOS). A template that writes BOS itself (Idefics3's
+        real one) gets no second: transformers' ``apply_chat_template(tokenize=True)`` rule."""
+        kwargs = dict(text=texts, padding=True, return_tensors="pt")
+        bos = self.processor.tokenizer.bos_token
+        if bos is not None and texts and texts[0].startswith(bos):
+            kwargs["add_special_tokens"] = False
         if images is not None:
             kwargs.update(images=self.chat_images(images), **self.chat_image_kwargs)
         return {k: v for k, v in self.processor(**kwargs).items() if isinstance(v, torch.Tensor)}

@@ -20,8 +20,8 @@ VIT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_atten
 
 
 # The chat templates the real checkpoints ship (Idefics2-8B's processor_config.json; Idefics3
-# prefixes <|begin_of_text|>; LLaVA-1.5's "USER: <image>\n... ASSISTANT:"), so demo models are
-# prompted exactly as real ones are.
+# writes its tokenizer's BOS <|begin_of_text|> itself, here the demo tokenizer's <s>; LLaVA-1.5's
+# "USER: <image>\n... ASSISTANT:"), so demo models are prompted exactly as real ones are.
 IDEFICS2_CHAT = ("{% for message in messages %}{{message['role'].capitalize()}}{% if message['content'][0]['type'] == "
                  "'image' %}{{':'}}{% else %}{{': '}}{% endif %}{% for line in message['content'] %}{% if line['type'] =="
                  " 'text' %}{{line['text']}}{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}"
@@ -99,7 +99,7 @@ def _idefics3_like(out, texts, size, seed, smol: bool):
     if not smol:  # SmolVLM's processor also wants a video processor (torchvision): image processor only
         seq = (size // _patch(size)) ** 2 // config.scale_factor ** 2
         processor = tf.Idefics3Processor(processor, tok, image_seq_len=seq,
-                                         chat_template="<|begin_of_text|>" + IDEFICS2_CHAT)
+                                         chat_template="{{ bos_token }}" + IDEFICS2_CHAT)
     _save(out, getattr(tf, f"{prefix}ForConditionalGeneration"), config, processor, tok, seed)
 
 

@@ -4,7 +4,9 @@ Stage 1 (attribute-augmented alignment): per training image its description, its
 and for each of its class's k hard negatives (negatives/{vlm}.csv) that class's name and the
 description of one of its images. Stage 2 (classification-centred instruction tuning): per
 training image one open question (answer: the class name) and one 4-way multiple-choice
-question from options/{source}/train.jsonl (answer: the letter), as the evaluation asks them.
+question from options/{source}/train.jsonl (answer: the letter), as the evaluation asks them
+(``fgvr.prompts``: the data set's own question; the options by their clean class names, since
+mined options have no official spelling).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class DatasetFiles:
     descriptions: str
     negatives: str
     options: str
+    question: str = ""  # the data set's multiple-choice question (plan.dataset_question)
 
 
 @dataclass
@@ -90,8 +93,8 @@ def stage1_samples(sets: list[DatasetFiles], k: int | None = None) -> list[Stage
 
 
 def stage2_samples(sets: list[DatasetFiles]) -> list[Stage2Sample]:
-    from ..evaluate import LETTERS, mc_prompt, open_prompt
     from ..options import read_options
+    from ..prompts import LETTERS, mc_prompt, open_prompt, question
 
     samples = []
     for files in sets:
@@ -104,6 +107,8 @@ def stage2_samples(sets: list[DatasetFiles]) -> list[Stage2Sample]:
         for image_id, path, label in zip(manifest["image_id"], manifest["path"], manifest["label"]):
             row = rows[image_id]
             samples.append(Stage2Sample(path, open_prompt(files.super), names[label]))
-            samples.append(Stage2Sample(path, mc_prompt([names[o] for o in row["options"]]), LETTERS[row["answer"]]))
+            asked = question("", files.super, files.question)
+            samples.append(Stage2Sample(path, mc_prompt([names[o] for o in row["options"]], asked),
+                                        LETTERS[row["answer"]]))
     return samples
 
