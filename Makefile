@@ -25,7 +25,7 @@ demo: setup
 	@echo "Report: $(CURDIR)/report.html   Outputs: $(CURDIR)/results/"
 
 test: setup
-	$(OFFLINE) $(BIN)/python -m pytest -q
+	$(OFFLINE) $(BIN)/python -m pytest -q -rs
 
 clean:
 	rm -rf results resources .snakemake report.html

@@ -94,10 +94,10 @@ def foci_file(wildcards):
 
 def finetune_inputs(wildcards, stage):
     """The starting checkpoint and each training data set's files (fgvr.plan decides)."""
+    from fgvr.train.data import STAGE_FILES
+
     spec = plan.finetune_spec(config, wildcards.model, stage)
-    keys = ("manifest", "classes", "descriptions", "negatives") if stage == 1 else ("manifest", "classes",
-                                                                                     "descriptions", "options")
-    return {"start": spec["model"], **{f"{f['name']}_{k}": f[k] for f in spec["datasets"] for k in keys}}
+    return {"start": spec["model"], **{f"{f['name']}_{k}": f[k] for f in spec["datasets"] for k in STAGE_FILES[stage]}}
 
 
 def finetune_resources(wildcards):

@@ -20,6 +20,7 @@ from fgvr.io import FgvrError
 from fgvr.models import load_adapter
 from fgvr.options import _arranged, write_options
 from fgvr.prompts import PROMPT_FORMAT
+from official_fixtures import FOCI_DIR, FOCI_FILES, needs_foci
 
 CHAT_FAMILIES = ["idefics2", "idefics3", "llava", "llava_next"]  # their demo processors run on this venv
 TORCHVISION_FAMILIES = ["qwen2_vl", "qwen2_5_vl", "smolvlm"]  # their processors want torchvision (video)
@@ -148,7 +149,7 @@ def test_prompt_tokens_are_the_processors_own(family, family_checkpoints, data, 
     classes.to_csv(root / "classes.csv", index=False)
     pd.DataFrame({"image_id": manifest["image_id"], "description": "a bird"}).to_csv(root / "d.csv", index=False)
     sample_files = DatasetFiles("small", "bird", str(root / "manifest.csv"), str(root / "classes.csv"),
-                                str(root / "d.csv"), "", str(files["train"]), QUESTION)
+                                str(root / "d.csv"), "", [str(files["train"])], QUESTION)
     samples = [s for s in stage2_samples([sample_files]) if s.answer in tuple("ABCD")][:2]
     assert len(samples) == 2
     as_test = train.assign(split=train["split"].replace({"train": "test"}))
@@ -597,3 +598,51 @@ def test_the_table_has_the_papers_numbers_beside_this_runs(tmp_path):
     assert (tmp_path / "b.png").stat().st_size > 10_000
     again = pd.read_csv(tmp_path / "b.csv")
     assert list(again.columns[:6]) == benchmark.META and again.loc[again["model"] == "SigLIP-so400m", "pets37"].item() == 95.64
+
+
+# ------------------------------------------------------------------------------ mc4-foci on the official files
+
+@pytest.mark.parametrize("name, objects, spelt", [
+    pytest.param("dogs120", "dogs", "Mexican_hairless", marks=needs_foci("dogs120")),
+    pytest.param("flowers102", "flowers", "pink primrose", marks=needs_foci("flowers102")),
+])
+def test_mc4_foci_on_the_official_files(name, objects, spelt, full, demo_checkpoints, tmp_path):
+    """A few entries of the official option file, imported against the full official-format
+    fixture and asked of the demo Idefics2: the official question of the data set (planned from
+    its config entry), FOCI's "User: " wrap, and the names as the official file spells them
+    (option_names official), or classes.csv's (clean); each recorded in the JSON and the rows."""
+    from fgvr import plan
+    from fgvr.options import import_foci
+
+    manifest, classes = full(name)
+    official = json.loads((FOCI_DIR / FOCI_FILES[name]).read_text())
+    keys = [spelt] + [k for k in official if k != spelt][:2]
+    trimmed = tmp_path / FOCI_FILES[name]
+    trimmed.write_text(json.dumps({k: official[k][:2] for k in keys}))
+    rows = import_foci(trimmed, manifest, classes, 0, name)
+    assert len(rows) == 6 and all("names" in r for r in rows)
+    options = tmp_path / "foci.jsonl"
+    write_options(options, rows)
+    question = plan.dataset_question({"datasets": {name: {}}}, name)
+    assert question == f"Which of these {objects} is shown in the image?"
+    by_label = dict(zip(classes["label"], classes["class_name"]))
+    paths = dict(zip(manifest["image_id"], manifest["path"]))
+    entries = {e["image"].removeprefix("images/"): e for k in keys for e in official[k][:2]}
+    for shown in ("official", "clean"):
+        out = {"jsonl": tmp_path / f"{shown}.jsonl", "json": tmp_path / f"{shown}.json"}
+        info = ev.run(settings("mc4-foci", dataset=name, question=question, option_names=shown, foci_wrap=True),
+                      manifest, classes, out, options_path=options, model_dir=demo_checkpoints["mllm"],
+                      progress=False)
+        got = lines(out["jsonl"])
+        assert info["question"] == question and info["option_names"] == shown and info["foci_wrap"] == "User: {}"
+        assert info["prompt"].startswith(f"User: {question}\nChoices:\nA. ") and info["n"] == 6
+        for row, source in zip(got, rows):
+            entry = next(e for tail, e in entries.items() if paths[row["image_id"]].endswith(tail))
+            if shown == "official":  # the official file's four spellings, in the row's option order
+                assert sorted(row["names"]) == sorted(entry["options"]) and row["names"] == source["names"]
+            else:
+                assert row["names"] == [by_label[o] for o in row["options"]]
+        if shown == "official":
+            assert any(spelt in r["names"] for r in got)
+    if name == "dogs120":  # the official spelling is not classes.csv's
+        assert spelt not in by_label.values()

@@ -44,7 +44,18 @@ def test_two_gpus_launch_accelerate_over_exactly_those():
 def test_one_gpu_or_none_runs_plain_python():
     assert launch_command("s.py", ["a"], gpus=1, env={"SLURM_JOB_ID": "3", "CUDA_VISIBLE_DEVICES": "3"},
                           python="py") == ["py", "s.py", "a"]
-    assert launch_command("s.py", gpus=2, env={}, python="py") == ["py", "s.py"]  # CPU demo: no GPU at all
+    assert launch_command("s.py", gpus=1, env={}, python="py") == ["py", "s.py"]
+    assert launch_command("s.py", gpus=0, env={}, python="py") == ["py", "s.py"]
+
+
+def test_several_asked_without_gpus_start_that_many_cpu_processes():
+    """gpus: 2 on a machine without GPUs: torchrun starts 2 processes (gloo), each running the
+    script; tests/test_distributed.py trains through exactly this."""
+    cmd = launch_command("s.py", ["spec.json"], gpus=2, env={}, python="py")
+    assert cmd == ["py", "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
+                   "s.py", "spec.json"]
+    assert launch_command("s.py", gpus=3, env={"CUDA_VISIBLE_DEVICES": ""}, python="py")[6:8] == ["--nproc_per_node",
+                                                                                                  "3"]
 
 
 def test_a_slurm_job_holding_other_than_asked_fails():

@@ -86,3 +86,73 @@ def test_gather_is_the_identity_without_distribution():
     x = torch.randn(3, 2)
     gathered, offset = losses.gather(x)
     assert gathered is x and offset == 0
+
+
+def _ce(logits, target):
+    """-log softmax(logits)[target], by hand."""
+    return -(logits[target] - torch.logsumexp(logits, 0)).item()
+
+
+def test_pooled_negatives_are_every_rows_and_mask_the_own_class():
+    """The official collator's one flat list: every row scored against all B x K hard negatives
+    of the batch; an entry of the row's own class (another row's negative) is not a negative."""
+    torch.manual_seed(0)
+    b, k, d = 3, 2, 4
+    names = torch.nn.functional.normalize(torch.randn(b, d), dim=-1)
+    pool = torch.nn.functional.normalize(torch.randn(b * k, d), dim=-1)
+    labels = torch.tensor([0, 1, 2])
+    pool_labels = torch.tensor([1, 2, 0, 2, 5, 6])  # row 0's class appears as row 1's second negative
+    got = losses.cc(names, labels, T1, pool_names=pool, pool_labels=pool_labels, reduction="sum").item()
+    expected = 0.0
+    for i in range(b):
+        row = [names[i] @ names[j] for j in range(b)] + [names[i] @ pool[p] for p in range(b * k)
+                                                          if pool_labels[p] != labels[i]]
+        expected += _ce(torch.stack(row), i)
+    assert got == pytest.approx(expected, abs=1e-5)
+    mean = losses.cc(names, labels, T1, pool_names=pool, pool_labels=pool_labels).item()
+    assert mean == pytest.approx(expected / b, abs=1e-5)
+
+
+def test_ac_name_to_description_has_the_negative_descriptions_when_asked():
+    torch.manual_seed(1)
+    b, k, d = 2, 1, 3
+    descriptions = torch.nn.functional.normalize(torch.randn(b, d), dim=-1)
+    names = torch.nn.functional.normalize(torch.randn(b, d), dim=-1)
+    negative_names = torch.nn.functional.normalize(torch.randn(b, k, d), dim=-1)
+    negative_descriptions = torch.nn.functional.normalize(torch.randn(b, k, d), dim=-1)
+    labels = torch.tensor([0, 1])
+    to_names = sum(_ce(torch.cat([descriptions[i] @ names.T, negative_names[i] @ descriptions[i]]), i) for i in range(b))
+    plain = sum(_ce(names[i] @ descriptions.T, i) for i in range(b))
+    official = sum(_ce(torch.cat([names[i] @ descriptions.T, negative_descriptions[i] @ names[i]]), i) for i in range(b))
+    assert losses.ac(descriptions, names, labels, T1, negative_names).item() == pytest.approx(
+        0.5 * (to_names + plain) / b, abs=1e-5)
+    assert losses.ac(descriptions, names, labels, T1, negative_names,
+                     negative_descriptions=negative_descriptions).item() == pytest.approx(0.5 * (to_names + official) / b,
+                                                                                          abs=1e-5)
+
+
+def test_uneven_gather_pads_and_keeps_only_the_own_rows_differentiable(monkeypatch):
+    """gather on a pretend 3-process group holding 2, 1 and 0 rows: rows in rank order, the
+    padding dropped, this process's own rows (rank 1) carrying the gradient, the others constant."""
+    import torch.distributed as dist
+
+    held = [torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[5.0, 6.0]]), torch.zeros(0, 2)]
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda group=None: 3)
+    monkeypatch.setattr(dist, "get_rank", lambda group=None: 1)
+
+    def all_gather(out, tensor, group=None):
+        if tensor.dtype == torch.long:  # the sizes
+            for o, h in zip(out, held):
+                o.copy_(torch.tensor([len(h)]))
+        else:
+            for o, h in zip(out, held):
+                o.zero_()
+                o[:len(h)] = h
+
+    monkeypatch.setattr(dist, "all_gather", all_gather)
+    mine = held[1].clone().requires_grad_(True)
+    rows, offset = losses.gather(mine)
+    assert offset == 2 and rows.tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    rows.sum().backward()
+    assert mine.grad.tolist() == [[1.0, 1.0]]

@@ -25,7 +25,8 @@ def samples(small_dataset):
     text = read_descriptions(small_dataset / "ground_truth.csv")
     names = dict(zip(classes["label"], classes["class_name"]))
     n = len(names)
-    first = [Stage1Sample(p, int(lab), text[i], names[lab], "bird", [names[(lab + 1) % n]], [text[i]])
+    first = [Stage1Sample(p, int(lab), text[i], names[lab], "bird", [names[(lab + 1) % n]], [text[i]],
+                          [(int(lab) + 1) % n])
              for i, p, lab in zip(manifest["image_id"], manifest["path"], manifest["label"])]
     second = [Stage2Sample(p, "What is the name of the bird in the image?", names[lab])
               for p, lab in zip(manifest["path"], manifest["label"])]
@@ -51,13 +52,15 @@ def lora_weights(peft_model):
 def test_stage1_learns_and_logs_every_loss(demo_checkpoints, samples, tmp_path):
     adapter, _ = trained(demo_checkpoints["mllm"], samples[0], 1, tmp_path, settings={"epochs": 4})
     log = pd.read_csv(tmp_path / "log.csv")
-    assert list(log.columns) == ["step", "loss", "lr", "loss_gen", "loss_oa", "loss_ac", "loss_cc", "temperature"]
+    assert list(log.columns) == ["step", "loss", "lr", "loss_gen", "loss_oa", "loss_ac", "loss_cc", "temperature",
+                                 "temperature_ac"]
     assert len(log) == 4 * 3 and np.isfinite(log.drop(columns="step").to_numpy()).all()
     first, last = log.head(3).mean(), log.tail(3).mean()
     assert last["loss"] < 0.95 * first["loss"]  # the loss goes down: the alignment terms fastest
     assert last["loss_ac"] + last["loss_cc"] < 0.7 * (first["loss_ac"] + first["loss_cc"])
     assert last["loss_gen"] < first["loss_gen"]
-    assert log["temperature"].between(0.001, 0.5).all()
+    assert log["temperature"].between(0.001, 0.5).all() and log["temperature_ac"].between(0.001, 0.5).all()
+    assert (log["temperature"] != log["temperature_ac"]).any()  # two temperatures learn apart (the official two)
     assert (tmp_path / "loss.png").stat().st_size > 10_000
 
 
@@ -110,13 +113,12 @@ def test_training_data_errors_name_the_entry(small_dataset, tmp_path):
     manifest.to_csv(root / "manifest.csv", index=False)
     (root / "classes.csv").write_text((small_dataset / "classes.csv").read_text())
     truth = pd.read_csv(small_dataset / "ground_truth.csv", dtype=str)
-    truth.iloc[1:].to_csv(root / "descriptions.csv", index=False)  # the first image lacks one
-    files = DatasetFiles("synthetic", "bird", str(root / "manifest.csv"), str(root / "classes.csv"),
-                         str(root / "descriptions.csv"), str(root / "negatives.csv"), str(root / "options.jsonl"))
     train_ids = manifest.loc[manifest["split"] == "train", "image_id"].tolist()
-    if truth["image_id"].iloc[0] in train_ids:
-        with pytest.raises(FgvrError, match=f"no description for training image {truth['image_id'].iloc[0]!r}"):
-            stage1_samples([files])
+    truth[truth["image_id"] != train_ids[0]].to_csv(root / "descriptions.csv", index=False)  # a training image lacks one
+    files = DatasetFiles("synthetic", "bird", str(root / "manifest.csv"), str(root / "classes.csv"),
+                         str(root / "descriptions.csv"), str(root / "negatives.csv"), [str(root / "options.jsonl")])
+    with pytest.raises(FgvrError, match=f"no description for training image {train_ids[0]!r} of synthetic"):
+        stage1_samples([files])
     truth.to_csv(root / "descriptions.csv", index=False)
     (root / "negatives.csv").write_text("label,rank,negative_label,similarity\n0,1,99,0.9\n")
     with pytest.raises(FgvrError, match="class 99 is not a class of synthetic"):
@@ -125,6 +127,8 @@ def test_training_data_errors_name_the_entry(small_dataset, tmp_path):
     (root / "options.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     with pytest.raises(FgvrError, match="77"):
         stage2_samples([files])
+    with pytest.raises(FgvrError, match=r"no images in the training split\(s\) \['val'\] of synthetic"):
+        stage2_samples([DatasetFiles(**{**vars(files), "splits": ["val"]})])
 
 
 def test_unsupported_family_and_cpu_quantisation_are_refused(family_checkpoints, demo_checkpoints, tmp_path):
@@ -136,3 +140,126 @@ def test_unsupported_family_and_cpu_quantisation_are_refused(family_checkpoints,
     spec = {"model": str(demo_checkpoints["mllm"]), "entry": "models.x.finetune", "device": "cpu", "quantize": "nf4"}
     with pytest.raises(FgvrError, match="models.x.finetune.quantize: nf4 .* needs a CUDA GPU"):
         load(spec)
+
+
+# ------------------------------------------------------------------------------ resuming on other devices and data
+
+def test_a_checkpoint_restores_cpu_rng_wherever_it_was_mapped(demo_checkpoints, samples, tmp_path):
+    """A GPU job loads its checkpoint onto the GPU; the CPU RNG state must still restore (it was
+    a CPU ByteTensor that torch.set_rng_state refused once mapped elsewhere). Mapped to `meta`, a
+    device holding no data at all, every process's state restores to exactly what was saved."""
+    from fgvr.train.loop import restore_rng
+
+    with pytest.raises(KeyboardInterrupt):
+        trained(demo_checkpoints["mllm"], samples[1], 2, tmp_path, stop_after=2)
+    saved = torch.load(tmp_path / "checkpoint.pt", map_location="meta", weights_only=False)
+    assert saved["params"][0].device.type == "meta"  # tensors did move
+    torch.manual_seed(123)
+    restore_rng(saved["rng"], 0)
+    assert torch.equal(torch.get_rng_state(), torch.from_numpy(np.asarray(saved["rng"][0]["cpu"])))
+
+
+def test_a_batch_the_micro_batches_cannot_reach_is_refused(demo_checkpoints, samples, tmp_path):
+    with pytest.raises(FgvrError, match=r"batch_size 6 is not micro_batch_size 4 x 1 process"):
+        trained(demo_checkpoints["mllm"], samples[1], 2, tmp_path, settings={"micro_batch_size": 4})
+
+
+def test_gradients_are_clipped_before_the_step(demo_checkpoints, samples, tmp_path):
+    """max_grad_norm: the LoRA B matrices start at zero, so after one step they hold the update
+    alone: clipped to a norm of 1e-12, AdamW's update (g / (sqrt(v) + eps)) all but vanishes."""
+    def moved(max_grad_norm, work):
+        _, peft_model = trained(demo_checkpoints["mllm"], samples[1], 2, work,
+                                settings={"epochs": 1, "max_grad_norm": max_grad_norm}, stop_after=None)
+        return max(float(p.detach().abs().max()) for n, p in peft_model.named_parameters() if "lora_B" in n)
+
+    free, clipped = moved(0, tmp_path / "free"), moved(1e-12, tmp_path / "clipped")
+    assert free > 1e-3 and clipped < 1e-3 * free
+
+
+def test_lm_loss_scope_sequence_labels_every_attended_token(adapters):
+    from PIL import Image
+
+    adapter = adapters["mllm"]
+    image = Image.new("RGB", (32, 32), (200, 30, 30))
+    args = (["Which bird?", "Name the bird in this photo, please."], [image, image], ["Crested Fantail", "B"])
+    answer, sequence = adapter.answer_encode(*args), adapter.answer_encode(*args, scope="sequence")
+    attended = sequence["attention_mask"] == 1
+    assert torch.equal(sequence["labels"][attended], sequence["input_ids"][attended])  # prompt, image tokens, answer
+    assert (sequence["labels"][~attended] == -100).all()
+    assert torch.equal(answer["input_ids"], sequence["input_ids"])
+    assert ((answer["labels"] != -100).sum(1) < (sequence["labels"] != -100).sum(1)).all()
+
+
+def _stage_files(small_dataset, root, name="synthetic", rename=None):
+    """A data set's training files as a stage reads them (descriptions from its annotations,
+    each class's next two classes as hard negatives); ``rename``: class name changes."""
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(small_dataset / "manifest.csv")
+    manifest.to_csv(root / "manifest.csv", index=False)
+    classes = read_classes(small_dataset / "classes.csv")
+    classes["class_name"] = classes["class_name"].replace(rename or {})
+    classes.to_csv(root / "classes.csv", index=False)
+    (root / "descriptions.csv").write_text((small_dataset / "ground_truth.csv").read_text())
+    n = len(classes)
+    pd.DataFrame([(c, r, (c + r) % n, 0.5) for c in range(n) for r in (1, 2)],
+                 columns=["label", "rank", "negative_label", "similarity"]).to_csv(root / "negatives.csv", index=False)
+    return {"name": name, "super": "bird", "manifest": str(root / "manifest.csv"), "classes": str(root / "classes.csv"),
+            "descriptions": str(root / "descriptions.csv"), "negatives": str(root / "negatives.csv"), "options": [],
+            "splits": ["train"]}
+
+
+def test_an_edited_input_retrains_from_step_zero(demo_checkpoints, small_dataset, tmp_path, caplog):
+    """The checkpoint of a finished stage is not returned once its inputs change by content:
+    an edited descriptions.csv (same path) starts over from step 0, saying why."""
+    import logging
+
+    from fgvr.train.run import run_stage
+
+    files = _stage_files(small_dataset, tmp_path / "data")
+    manifest = pd.read_csv(files["manifest"])
+    keep = manifest[(manifest["split"] == "test") | manifest.index.isin(manifest[manifest["split"] == "train"].index[:8])]
+    keep.to_csv(files["manifest"], index=False)  # 8 training images: 2 steps of 4
+    spec = {"stage": 1, "model": str(demo_checkpoints["mllm"]), "out": str(tmp_path / "out"), "work": str(tmp_path / "w"),
+            "datasets": [files], "entry": "test", "dtype": "float32", "device": "cpu", "lora": LORA,
+            "settings": {"batch_size": 4, "micro_batch_size": 4, "lr": 1e-3, "warmup_steps": 0, "epochs": 1,
+                         "checkpoint_every": 1}}
+    caplog.set_level(logging.INFO, logger="fgvr.train")
+    run_stage(spec, progress=False)
+    first = pd.read_csv(tmp_path / "w/log.csv")
+    caplog.clear()
+    run_stage(spec, progress=False)  # unchanged: the finished checkpoint is taken as it is
+    assert "resuming at step 2 of 2" in caplog.text
+    text = pd.read_csv(files["descriptions"], dtype=str)
+    text.loc[text["image_id"] == keep.loc[keep["split"] == "train", "image_id"].astype(str).iloc[0],
+             "description"] = "A completely different bird."
+    text.to_csv(files["descriptions"], index=False)
+    caplog.clear()
+    run_stage(spec, progress=False)
+    assert "made with other data; starting over from step 0" in caplog.text
+    again = pd.read_csv(tmp_path / "w/log.csv")
+    assert again["step"].tolist() == [1, 2] and not np.allclose(again["loss"], first["loss"])
+    caplog.clear()
+    run_stage({**spec, "settings": {**spec["settings"], "lr": 2e-3}}, progress=False)
+    assert "made with other settings; starting over from step 0" in caplog.text
+
+
+def test_one_class_per_name_across_data_sets_and_the_training_splits(small_dataset, tmp_path):
+    """Two data sets sharing a class name ("Chihuahua" in one, "chihuahua" in the other) give it
+    one label, so it is never its own negative; the training splits decide the images."""
+    dogs = _stage_files(small_dataset, tmp_path / "dogs", "dogs", rename={
+        read_classes(small_dataset / "classes.csv")["class_name"][0]: "Chihuahua"})
+    pets = _stage_files(small_dataset, tmp_path / "pets", "pets", rename={
+        read_classes(small_dataset / "classes.csv")["class_name"][1]: "chihuahua"})
+    samples = stage1_samples([DatasetFiles(**dogs), DatasetFiles(**pets)])
+    classes, manifest = read_classes(small_dataset / "classes.csv"), read_manifest(dogs["manifest"])
+    train = manifest[manifest["split"] == "train"]
+    chihuahuas = [s for s in samples if s.name.lower() == "chihuahua"]
+    assert len(chihuahuas) == (train["label"] == 0).sum() + (train["label"] == 1).sum()  # one class across both
+    assert len({s.label for s in chihuahuas}) == 1 and {s.name for s in chihuahuas} == {"Chihuahua", "chihuahua"}
+    # every other name is shared too (both are the small set): dogs' six, and pets' class 0 (renamed in dogs)
+    assert len({s.label for s in samples}) == 7
+    for s in samples:  # negatives carry their labels, never the sample's own
+        assert len(s.negative_labels) == 2 and s.label not in s.negative_labels
+    assert len(stage1_samples([DatasetFiles(**dogs)])) == len(train)
+    both = DatasetFiles(**{**dogs, "splits": ["train", "test"]})
+    assert len(stage1_samples([both])) == len(manifest)

@@ -294,7 +294,8 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     assert jobs["extract_objects"] == 3 * (6 * 2 + 2)
     assert jobs["finetune_stage1"] == 1 and jobs["finetune_stage2"] == 1
     assert jobs["fetch_model"] == 2 and jobs["prepare_dataset"] == 6 and jobs["download_dataset"] == 13
-    assert jobs["describe"] == 6 and jobs["negatives"] == 6 and jobs["mine_options"] == 6 * 2
+    # options mined for train and test of each set, and val where Finedefics trains on it (train + val)
+    assert jobs["describe"] == 6 and jobs["negatives"] == 6 and jobs["mine_options"] == 6 * 2 + 2
     assert jobs["foci_options"] == 6 and jobs["download_foci"] == 6
     text = result.stdout + result.stderr
     extraction = [block for block in text.split("\n\n") if "rule extract_objects:" in block]
@@ -393,6 +394,7 @@ def test_results_of_other_prompt_tokens_rerun(demo, tmp_path):
     import shutil
 
     copy = tmp_path / "workflow-copy"
+    copy.mkdir()
     for part in ("Snakefile", "rules", "workflow", "config", "environment.yml"):
         (shutil.copytree if (ROOT / part).is_dir() else shutil.copy)(ROOT / part, copy / part)
     prompts = copy / "workflow/fgvr/prompts.py"

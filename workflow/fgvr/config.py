@@ -211,6 +211,12 @@ def _check_finetune(config: dict) -> None:
                                   f"({sorted(config['datasets'])})")
             if "train" not in plan.splits(config, dataset):
                 raise ConfigError(f"config key {key}.datasets[{i}]: {dataset!r} has no train split")
+        for stage in ("stage1", "stage2"):
+            settings, gpus = tune[stage], max(1, tune["gpus"])
+            if settings["batch_size"] % (settings["micro_batch_size"] * gpus):
+                raise ConfigError(f"config key {key}.{stage}.batch_size: {settings['batch_size']} is not reached by "
+                                  f"micro_batch_size {settings['micro_batch_size']} x gpus {gpus} x a whole number "
+                                  "of accumulation steps")
         vlm = plan.finetune_vlm(config, name)
         if vlm is None:
             raise ConfigError(f"config key {key}.options: name the VLM whose negatives and options it trains on")

@@ -28,6 +28,15 @@ def atomic_path(path: str | Path, suffix: str = ".partial"):
         else:
             tmp.unlink(missing_ok=True)
         raise
+    if tmp.is_dir() and path.is_dir():  # a folder output made again: the old one goes only now
+        import shutil
+
+        old = path.with_name(path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+        return
     os.replace(tmp, path)
 
 

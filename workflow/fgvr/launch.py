@@ -3,8 +3,10 @@ accelerate, over exactly those GPUs.
 
 A rule asking `gpu=N` becomes one SLURM job with `--gpus=N` (profiles/slurm); inside it, Slurm
 names the GPUs in the environment. `allocated_gpus` reads them, `launch_command` builds the
-command a rule's script runs (`accelerate launch` for two or more, plain Python for one or
-none). No Snakemake and no torch here: importable anywhere, cheap to test.
+command a rule's script runs (`accelerate launch` for two or more GPUs; torchrun with N CPU
+processes where N >= 2 are asked and no GPU is allocated, so the multi-process path runs, and is
+tested, on any machine; plain Python for one). No Snakemake and no torch here: importable
+anywhere, cheap to test.
 
 Used by the fine-tuning stages (rules/finetune.smk -> fgvr.train.run.launch, gpu=finetune.gpus).
 """
@@ -67,7 +69,8 @@ def launch_command(script: str, args: Sequence[str] = (), *, gpus: int | None = 
 
     Two or more GPUs: `python -m accelerate.commands.launch --multi_gpu --num_processes N
     --gpu_ids IDS ...` (accelerate then sets CUDA_VISIBLE_DEVICES to IDS for its N processes).
-    One GPU or none: `python script args`. `gpus` is the count the rule asked for. Inside a
+    None allocated but `gpus` >= 2 asked: `python -m torch.distributed.run --standalone
+    --nproc_per_node N ...`, N CPU processes (gloo). Otherwise: `python script args`. `gpus` is the count the rule asked for. Inside a
     Slurm job the allocation must match it (GPUAllocationError otherwise, rather than training
     on fewer); elsewhere (a workstation) the first `gpus` visible GPUs are used.
     """
@@ -80,6 +83,9 @@ def launch_command(script: str, args: Sequence[str] = (), *, gpus: int | None = 
                 f"the rule asks for {gpus} GPU(s) but Slurm job {env['SLURM_JOB_ID']} holds {len(ids)} "
                 f"({','.join(ids)}); request them with the rule's resources gpu={gpus} (sbatch --gpus={gpus})")
         ids = ids[:gpus]
+    if not ids and gpus is not None and gpus >= 2:
+        return [python, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", str(gpus),
+                script, *args]
     if len(ids) < 2:
         return [python, script, *args]
     cmd = [python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "1",

@@ -130,17 +130,20 @@ def option_sources(config: dict) -> list[str]:
 
 def option_files(config: dict, dataset: str) -> list[str]:
     """options/{source}/{split}.jsonl: every mined split a VLM source is asked for (and the data
-    set has); `foci` only where an official file exists (the paper's six), test split."""
+    set has), and the training splits of a fine-tuned model that learns from its options; `foci`
+    only where an official file exists (the paper's six), test split."""
     from .options import FOCI_FILES
 
     data, out = DATA.format(dataset=dataset), []
+    wanted = {s: list(config["options"]["splits"]) for s in option_sources(config) if s != "foci"}
+    for model in finetuned_models(config):
+        if dataset in config["models"][model]["finetune"]["datasets"]:
+            wanted.setdefault(finetune_vlm(config, model), []).extend(finetune_splits(config, model, dataset))
     for source in option_sources(config):
-        if source == "foci":
-            if datasets.loader_name(dataset, config["datasets"][dataset]) in FOCI_FILES:
-                out.append(f"{data}/options/foci/test.jsonl")
-            continue
-        out += [f"{data}/options/{source}/{split}.jsonl" for split in config["options"]["splits"]
-                if split in splits(config, dataset)]
+        if source == "foci" and datasets.loader_name(dataset, config["datasets"][dataset]) in FOCI_FILES:
+            out.append(f"{data}/options/foci/test.jsonl")
+    for source, asked in wanted.items():
+        out += [f"{data}/options/{source}/{split}.jsonl" for split in splits(config, dataset) if split in asked]
     return out
 
 
@@ -178,6 +181,12 @@ def dataset_question(config: dict, dataset: str) -> str:
     return question(loader, domain(loader, options)[0], options.get("question"))
 
 
+def finetune_splits(config: dict, model: str, dataset: str) -> list[str]:
+    """The splits of ``dataset`` that ``model`` trains on: `finetune.splits` the data set has
+    (train + val by default, the official choice; val only where the data set has one)."""
+    return [s for s in splits(config, dataset) if s in config["models"][model]["finetune"]["splits"]]
+
+
 def finetune_files(config: dict, model: str) -> list[dict]:
     """Per training data set, the files a stage reads (fgvr.train.data.DatasetFiles fields)."""
     from .describe import domain
@@ -185,11 +194,12 @@ def finetune_files(config: dict, model: str) -> list[dict]:
     vlm, out = finetune_vlm(config, model), []
     for name in config["models"][model]["finetune"]["datasets"]:
         data, options = DATA.format(dataset=name), config["datasets"][name]
+        used = finetune_splits(config, model, name)
         out.append({"name": name, "super": domain(datasets.loader_name(name, options), options)[0],
-                    "question": dataset_question(config, name),
+                    "question": dataset_question(config, name), "splits": used,
                     "manifest": f"{data}/manifest.csv", "classes": f"{data}/classes.csv",
                     "descriptions": f"{data}/descriptions.csv", "negatives": f"{data}/negatives/{vlm}.csv",
-                    "options": f"{data}/options/{vlm}/train.jsonl"})
+                    "options": [f"{data}/options/{vlm}/{split}.jsonl" for split in used]})
     return out
 
 
@@ -199,10 +209,10 @@ def finetune_spec(config: dict, model: str, stage: int) -> dict:
     start = model_dir(config, tune["from"]) if stage == 1 else f"{TRAIN.format(model=model, stage=1)}/model"
     from .prompts import PROMPT_FORMAT
 
-    settings = dict(tune[f"stage{stage}"], micro_batch_size=tune["micro_batch_size"], seed=tune["seed"],
-                    prompt_format=PROMPT_FORMAT,
+    settings = dict(tune[f"stage{stage}"], seed=tune["seed"], prompt_format=PROMPT_FORMAT,
                     checkpoint_every=tune["checkpoint_every"], gradient_checkpointing=tune["gradient_checkpointing"],
-                    gather=tune["gather"])
+                    gather=tune["gather"], max_grad_norm=tune["max_grad_norm"], lm_loss=tune["lm_loss"],
+                    collective_timeout_min=tune["collective_timeout_min"], num_workers=tune["num_workers"])
     return {"stage": stage, "model": start, "entry": f"models.{model}.finetune",
             "out": f"{TRAIN.format(model=model, stage=1)}/model" if stage == 1 else f"resources/models/{model}",
             "work": TRAIN.format(model=model, stage=stage), "datasets": finetune_files(config, model),

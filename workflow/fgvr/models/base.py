@@ -214,12 +214,13 @@ class MLLMAdapter(Adapter):
         hidden, mask, _ = self.text_sequence(texts)
         return last_valid(hidden, mask)
 
-    def answer_batch(self, prompts: list[str], images: list | None, answers: list[str]) -> dict:
+    def answer_batch(self, prompts: list[str], images: list | None, answers: list[str], scope: str = "answer") -> dict:
         """Model inputs for "user: prompt (about the image) / assistant: answer", right-padded, with
-        ``labels`` = the answer's tokens (and the turn's end), everything else -100."""
-        return {k: self.to_device(v) for k, v in self.answer_encode(prompts, images, answers).items()}
+        ``labels`` = the answer's tokens (and the turn's end), everything else -100; ``scope:
+        sequence``: every attended token (the official training's labels = input_ids)."""
+        return {k: self.to_device(v) for k, v in self.answer_encode(prompts, images, answers, scope).items()}
 
-    def answer_encode(self, prompts: list[str], images: list | None, answers: list[str]) -> dict:
+    def answer_encode(self, prompts: list[str], images: list | None, answers: list[str], scope: str = "answer") -> dict:
         """``answer_batch`` as CPU tensors (no weights used: runs in DataLoader workers)."""
         from ..io import FgvrError
 
@@ -234,17 +235,16 @@ class MLLMAdapter(Adapter):
         side, tok.padding_side = tok.padding_side, "right"
         try:
             inputs = self.chat_encode(full, images)
-            prompt_ids = self.chat_encode(prompt_texts, images)
+            prompt_ids = self.chat_encode(prompt_texts, images) if scope == "answer" else None
         finally:
             tok.padding_side = side
-        lengths = prompt_ids["attention_mask"].sum(1)
         labels = inputs["input_ids"].clone()
-        for row, n in enumerate(lengths.tolist()):
+        labels[inputs["attention_mask"] == 0] = -100
+        for row, n in enumerate(prompt_ids["attention_mask"].sum(1).tolist() if prompt_ids is not None else []):
             if not torch.equal(inputs["input_ids"][row, :n], prompt_ids["input_ids"][row, :n]):
                 raise FgvrError(f"{self.path}: the chat template's prompt is not a prefix of prompt + answer; "
                                 "answer-only training and names scoring cannot mask it")
             labels[row, :n] = -100
-        labels[inputs["attention_mask"] == 0] = -100
         inputs["labels"] = labels
         return inputs
 

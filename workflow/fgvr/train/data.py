@@ -1,10 +1,15 @@
 """Training samples of the two stages, from the files earlier stages wrote (DESIGN.md).
 
+Training images are those of the data set's training splits (``splits``: train and, where the
+data set has one, val by default: the official step counts match train + val).
+
 Stage 1 (attribute-augmented alignment): per training image its description, its class name,
 and for each of its class's k hard negatives (negatives/{vlm}.csv) that class's name and the
-description of one of its images. Stage 2 (classification-centred instruction tuning): per
-training image one open question (answer: the class name) and one 4-way multiple-choice
-question from options/{source}/train.jsonl (answer: the letter), as the evaluation asks them
+description of one of its images. Labels are one per class name across data sets (normalised:
+Stanford Dogs' and Oxford Pets' "Chihuahua" is one class), so a name is never a negative of
+itself. Stage 2 (classification-centred instruction tuning): per training image one open
+question (answer: the class name) and one 4-way multiple-choice question from
+options/{source}/{split}.jsonl (answer: the letter), as the evaluation asks them
 (``fgvr.prompts``: the data set's own question; the options by their clean class names, since
 mined options have no official spelling).
 """
@@ -16,7 +21,8 @@ import pandas as pd
 from ..io import FgvrError
 
 GEN_PROMPT = "Describe the {super} in the image."
-LABEL_SPACE = 1_000_000  # labels of several data sets kept apart: dataset index * this + label
+# The DatasetFiles fields each stage reads (its rule's inputs; a checkpoint's identity hashes them)
+STAGE_FILES = {1: ("manifest", "classes", "descriptions", "negatives"), 2: ("manifest", "classes", "descriptions", "options")}
 
 
 @dataclass(frozen=True)
@@ -29,19 +35,21 @@ class DatasetFiles:
     classes: str
     descriptions: str
     negatives: str
-    options: str
+    options: list[str]  # options/{vlm}/{split}.jsonl of each training split
     question: str = ""  # the data set's multiple-choice question (plan.dataset_question)
+    splits: list[str] = field(default_factory=lambda: ["train"])  # the training splits
 
 
 @dataclass
 class Stage1Sample:
     path: str
-    label: int  # unique across data sets
+    label: int  # one per class name across data sets
     description: str
     name: str
     super: str
     negative_names: list[str] = field(default_factory=list)
     negative_descriptions: list[str] = field(default_factory=list)
+    negative_labels: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -54,7 +62,10 @@ class Stage2Sample:
 def _read(files: DatasetFiles):
     from ..datasets.manifest import read_classes, read_manifest
 
-    manifest = read_manifest(files.manifest, "train")
+    manifest = read_manifest(files.manifest)
+    manifest = manifest[manifest["split"].isin(files.splits)].reset_index(drop=True)
+    if manifest.empty:
+        raise FgvrError(f"{files.manifest}: no images in the training split(s) {list(files.splits)} of {files.name}")
     classes = read_classes(files.classes)
     described = pd.read_csv(files.descriptions, dtype=str, keep_default_na=False)
     text = dict(zip(described["image_id"], described["description"]))
@@ -66,10 +77,10 @@ def _read(files: DatasetFiles):
 
 
 def stage1_samples(sets: list[DatasetFiles], k: int | None = None) -> list[Stage1Sample]:
-    from ..options import read_negatives
+    from ..options import normalise, read_negatives
 
-    samples = []
-    for index, files in enumerate(sets):
+    samples, name_ids = [], {}
+    for files in sets:
         manifest, classes, text = _read(files)
         names = dict(zip(classes["label"], classes["class_name"]))
         negatives = read_negatives(files.negatives)
@@ -79,13 +90,14 @@ def stage1_samples(sets: list[DatasetFiles], k: int | None = None) -> list[Stage
         ranked = {lab: group.sort_values("rank")["negative_label"].tolist()[:k]
                   for lab, group in negatives.groupby("label")}
         images_of = {lab: manifest.loc[manifest["label"] == lab, "image_id"].tolist() for lab in names}
+        ids = {lab: name_ids.setdefault(normalise(name), len(name_ids)) for lab, name in names.items()}
         for row, (image_id, path, label) in enumerate(zip(manifest["image_id"], manifest["path"], manifest["label"])):
             negs = ranked.get(label, [])
             # one description per negative class, of one of its images (chosen by position: stable)
             neg_texts = [text[images_of[n][(row + j) % len(images_of[n])]] if images_of[n] else names[n]
                          for j, n in enumerate(negs)]
-            samples.append(Stage1Sample(path, index * LABEL_SPACE + int(label), text[image_id], names[label],
-                                        files.super, [names[n] for n in negs], neg_texts))
+            samples.append(Stage1Sample(path, ids[label], text[image_id], names[label], files.super,
+                                        [names[n] for n in negs], neg_texts, [ids[n] for n in negs]))
     counts = {len(s.negative_names) for s in samples}
     if len(counts) > 1:
         raise FgvrError(f"hard negatives: classes have {sorted(counts)} negatives each; every class needs the same k")
@@ -100,10 +112,11 @@ def stage2_samples(sets: list[DatasetFiles]) -> list[Stage2Sample]:
     for files in sets:
         manifest, classes, _ = _read(files)
         names = dict(zip(classes["label"], classes["class_name"]))
-        rows = {r["image_id"]: r for r in read_options(files.options, manifest, classes)}
+        rows = {r["image_id"]: r for path in files.options for r in read_options(path, manifest, classes)}
         lacking = [i for i in manifest["image_id"] if i not in rows]
         if lacking:
-            raise FgvrError(f"{files.options}: no options for training image {lacking[0]!r} of {files.name}")
+            raise FgvrError(f"{', '.join(files.options)}: no options for training image {lacking[0]!r} of "
+                            f"{files.name} (splits {list(files.splits)})")
         for image_id, path, label in zip(manifest["image_id"], manifest["path"], manifest["label"]):
             row = rows[image_id]
             samples.append(Stage2Sample(path, open_prompt(files.super), names[label]))

@@ -1,17 +1,27 @@
 """One training stage: LoRA (peft) on the adapter's model, AdamW with a linear schedule and
-warm-up, gradient accumulation to the global batch, resumable checkpoints, a log and a plot,
-and the LoRA merged into a new Hugging Face checkpoint at the end.
+warm-up, gradient accumulation to the global batch, gradient clipping, resumable checkpoints, a
+log and a plot, and the LoRA merged into a new Hugging Face checkpoint at the end.
 
-Resuming: every ``checkpoint_every`` optimizer steps the LoRA weights, the temperature, the
-optimizer, the scheduler, the RNG state and the step are saved (atomically); a rerun with the
-same settings and data continues from there and ends with the same weights as a run that was
-never stopped. The data order is a seeded permutation per epoch, so the step says where the
-data stands.
+Batches: ``batch_size`` is global, reached by ``micro_batch_size`` (per process) x processes x
+accumulation steps. Each global micro-batch is split in rank order, ``micro_batch_size`` rows a
+process; a short last batch leaves some processes fewer rows or none, and they still take part
+in every collective. Every loss is normalised over the global batch: rows for the contrastive
+terms (per global micro-batch, since its in-batch negatives span one), label tokens for the LM
+terms (L_gen per global micro-batch; stage 2 over the whole optimizer batch), so N processes
+compute the step of one process at the same global micro-batch (tests/test_distributed.py).
 
-Several GPUs (``accelerate launch``, one process each): every process takes its share of each
-micro-batch and gradients are averaged over processes before each step; the contrastive
-losses see every process's rows when ``gather`` is on (the official code uses each GPU's own
-batch alone: ``gather: false``).
+Several processes (``accelerate launch`` on GPUs, torchrun with gloo on CPUs): with ``gather``
+each process gathers every process's rows (others' as constants) and computes the whole micro-
+batch's contrastive loss, with gradients into its own rows; gradients are then summed over
+processes (a temperature's, which every process computes whole, averaged). ``gather: false``:
+each process's own rows alone (the official code).
+
+Resuming: every ``checkpoint_every`` optimizer steps the LoRA weights, the temperatures, the
+optimizer, the scheduler, the step, the log and every process's RNG states are saved (atomically,
+by the first process). A rerun continues only from a checkpoint made from the same data (by
+content), starting weights, settings and process count, and ends with the weights of a run that
+was never stopped; anything else starts from step 0, saying what changed. Checkpoints load on
+the CPU (a GPU run restores CPU RNG states as the CPU's, each process its own).
 """
 from __future__ import annotations
 
@@ -32,27 +42,43 @@ from . import losses
 from .data import GEN_PROMPT
 
 log = logging.getLogger("fgvr.train")
+BILLION = 10 ** 9
 
 
 @dataclass
 class Settings:
-    batch_size: int = 64  # global, reached by accumulation
-    micro_batch_size: int = 8
+    batch_size: int = 64  # global: micro_batch_size x processes x accumulation steps
+    micro_batch_size: int = 8  # per process
     lr: float = 2e-4
     warmup_steps: int = 60
     epochs: int = 1
     weight_decay: float = 0.01
     weights: dict = field(default_factory=lambda: {"gen": 1.0, "oa": 0.5, "ac": 0.5, "cc": 0.5})
     temperature: float = 0.07
-    checkpoint_every: int = 50
     seed: int = 0
-    gradient_checkpointing: bool = False
     gather: bool = True
+    negatives: str = "pooled"  # pooled (the official flat list) | own
+    ac_negative_descriptions: bool = True  # L_ac's name -> description direction (the official loss)
+    temperatures: str = "two"  # two (official ia_temp for L_oa/L_cc, ac_temp for L_ac) | one
+    lm_loss: str = "sequence"  # sequence (official labels = input_ids) | answer
+    max_grad_norm: float = 1.0  # 0: no clipping
+    gradient_checkpointing: bool | str = "auto"  # auto: on from a billion parameters
+    prompt_format: int = 0  # fgvr.prompts.PROMPT_FORMAT of the stage-2 prompts
+    # speed and bookkeeping: not part of what a checkpoint must match
+    checkpoint_every: int = 50
+    num_workers: int = 0
+    collective_timeout_min: int = 30
+
+    SPEED = ("checkpoint_every", "num_workers", "collective_timeout_min")
 
     @classmethod
     def of(cls, options: dict) -> "Settings":
         known = {k: v for k, v in options.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+    def results(self) -> dict:
+        """What decides the trained weights (a checkpoint resumes only these)."""
+        return {k: v for k, v in vars(self).items() if k not in self.SPEED}
 
 
 def world() -> tuple[int, int]:
@@ -61,6 +87,15 @@ def world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def all_sum(values: torch.Tensor) -> torch.Tensor:
+    """``values`` summed over processes (itself when alone)."""
+    if world()[1] > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(values)
+    return values
 
 
 def attach_lora(adapter, lora: dict, seed: int):
@@ -76,69 +111,130 @@ def attach_lora(adapter, lora: dict, seed: int):
     return get_peft_model(adapter.model, config)
 
 
-def stage1_loss(adapter, micro, log_t, weights: dict, gather: bool) -> dict[str, torch.Tensor]:
-    from ..extract import load_image
+# ------------------------------------------------------------------------------ inputs (DataLoader workers)
 
-    images = [load_image(s.path) for s in micro]
-    objects = F.normalize(adapter.object_states(adapter.preprocess(images)).float(), dim=-1)
-    b, k = len(micro), len(micro[0].negative_names)
-    texts = ([s.description for s in micro] + [s.name for s in micro]
-             + [t for s in micro for t in s.negative_descriptions] + [t for s in micro for t in s.negative_names])
-    unique = list(dict.fromkeys(texts))  # names repeat within a batch: each text through the LLM once
-    where = {text: i for i, text in enumerate(unique)}
-    states = F.normalize(adapter.text_states(unique).float(), dim=-1)[[where[t] for t in texts]]
-    descriptions, names = states[:b], states[b:2 * b]
-    neg_descriptions = states[2 * b:2 * b + b * k].view(b, k, -1)
-    neg_names = states[2 * b + b * k:].view(b, k, -1)
-    labels = torch.tensor([s.label for s in micro], device=states.device)
-    t = losses.temperature(log_t)
-    if gather:
-        all_objects, offset = losses.gather(objects)
-        all_descriptions, _ = losses.gather(descriptions)
-        all_names, _ = losses.gather(names)
-        all_labels, _ = losses.gather(labels)
-    else:
-        all_objects, all_descriptions, all_names, all_labels, offset = objects, descriptions, names, labels, 0
-    inputs = adapter.answer_batch([GEN_PROMPT.format(super=s.super) for s in micro], images,
-                                  [s.description for s in micro])
-    parts = {
-        "gen": losses.lm(adapter.answer_logits(inputs), inputs["labels"]),
-        "oa": losses.oa(objects, descriptions, t, neg_descriptions, all_objects, all_descriptions, offset),
-        "ac": losses.ac(descriptions, names, labels, t, neg_names, all_descriptions, all_names, all_labels, offset),
-        "cc": losses.cc(names, labels, t, neg_names, all_names, all_labels, offset),
+class _Micro(torch.utils.data.Dataset):
+    """Item i: this process's rows of micro-batch i as the processor's CPU tensors (images read
+    and preprocessed here, in DataLoader workers); None where the process has no rows."""
+
+    def __init__(self, adapter, micros: list[list], stage: int, scope: str):
+        self.adapter, self.micros, self.stage, self.scope = adapter, micros, stage, scope
+
+    def __len__(self):
+        return len(self.micros)
+
+    def __getitem__(self, i):
+        from ..extract import load_image
+
+        micro = self.micros[i]
+        if not micro:
+            return i, None
+        images = [load_image(s.path) for s in micro]
+        if self.stage == 2:
+            return i, self.adapter.answer_encode([s.prompt for s in micro], images, [s.answer for s in micro],
+                                                 self.scope)
+        gen = self.adapter.answer_encode([GEN_PROMPT.format(super=s.super) for s in micro], images,
+                                         [s.description for s in micro], self.scope)
+        return i, {"pixels": self.adapter.preprocess(images), "gen": gen}
+
+
+def _as_is(item):
+    return item
+
+
+# ------------------------------------------------------------------------------ losses of one micro-batch
+
+def lm_sum(adapter, inputs: dict | None) -> tuple[torch.Tensor, int]:
+    """Summed next-token loss of this process's rows and how many tokens it scores."""
+    if inputs is None:
+        return torch.zeros((), device=adapter.device), 0
+    inputs = {k: adapter.to_device(v) for k, v in inputs.items()}
+    return losses.lm(adapter.answer_logits(inputs), inputs["labels"], "sum"), losses.scored_tokens(inputs["labels"])
+
+
+def stage1_loss(adapter, micro: list, inputs: dict | None, log_t, settings: Settings, rows: int, k: int,
+                dim: int) -> dict[str, torch.Tensor]:
+    """This process's share of one global micro-batch of ``rows`` rows (``micro``: its own rows,
+    possibly none): the weighted loss to backpropagate, and each part for the log (the contrastive
+    parts once over all processes). See the module docstring for the normalisation."""
+    device = adapter.device
+    n = len(micro)
+    gen_sum, tokens = lm_sum(adapter, inputs["gen"] if inputs else None)
+    tokens = int(all_sum(torch.tensor([tokens], device=device))[0])
+    if n:
+        objects = F.normalize(adapter.object_states(inputs["pixels"]).float(), dim=-1)
+        texts = ([s.description for s in micro] + [s.name for s in micro]
+                 + [t for s in micro for t in s.negative_descriptions] + [t for s in micro for t in s.negative_names])
+        unique = list(dict.fromkeys(texts))  # names repeat within a batch: each text through the LLM once
+        where = {text: i for i, text in enumerate(unique)}
+        states = F.normalize(adapter.text_states(unique).float(), dim=-1)[[where[t] for t in texts]]
+    else:  # no rows here: empty tensors, so this process still takes part in the gathers
+        objects = states = torch.zeros(0, dim, device=device)
+    descriptions, names = states[:n], states[n:2 * n]
+    neg_descriptions = states[2 * n:2 * n + n * k].view(n, k, dim)
+    neg_names = states[2 * n + n * k:].view(n, k, dim)
+    labels = torch.tensor([s.label for s in micro], dtype=torch.long, device=device)
+    neg_labels = torch.tensor([s.negative_labels for s in micro], dtype=torch.long, device=device).view(n, k)
+    rank, size = world()
+    if settings.gather:
+        objects, descriptions, names, neg_descriptions, neg_names, labels, neg_labels = (
+            losses.gather(x)[0] for x in (objects, descriptions, names, neg_descriptions, neg_names, labels, neg_labels))
+    if settings.negatives == "pooled":  # every row against the batch's B x K hard negatives
+        own_descriptions = own_names = None
+        pool_descriptions, pool_names = neg_descriptions.reshape(-1, dim), neg_names.reshape(-1, dim)
+        pool_labels = neg_labels.reshape(-1)
+    else:  # each row against its own K
+        own_descriptions, own_names = neg_descriptions, neg_names
+        pool_descriptions = pool_names = pool_labels = None
+    with_descriptions = settings.ac_negative_descriptions
+    t_ia, t_ac = losses.temperature(log_t[0]), losses.temperature(log_t[-1])
+    per_row = {
+        "oa": losses.oa(objects, descriptions, t_ia, own_descriptions, pool=pool_descriptions, reduction="sum"),
+        "ac": losses.ac(descriptions, names, labels, t_ac, own_names,
+                        negative_descriptions=own_descriptions if with_descriptions else None,
+                        pool_names=pool_names, pool_descriptions=pool_descriptions if with_descriptions else None,
+                        pool_labels=pool_labels, reduction="sum"),
+        "cc": losses.cc(names, labels, t_ia, own_names, pool_names=pool_names, pool_labels=pool_labels,
+                        reduction="sum"),
     }
-    parts["total"] = sum(weights[key] * parts[key] for key in ("gen", "oa", "ac", "cc"))
-    return parts
+    parts = {key: value / rows for key, value in per_row.items()}
+    parts["gen"] = gen_sum / max(tokens, 1)
+    parts["total"] = sum(settings.weights[key] * parts[key] for key in ("gen", "oa", "ac", "cc"))
+    # for the log: every process computed the whole contrastive loss when gathering, so count it once
+    counted = rank == 0 or not settings.gather
+    logged = {key: parts[key].detach() * (1.0 if key == "gen" or counted else 0.0) for key in ("gen", "oa", "ac", "cc")}
+    logged["total"] = sum(settings.weights[key] * logged[key] for key in logged)
+    return {"loss": parts["total"], "log": logged}
 
 
-def stage2_loss(adapter, micro) -> dict[str, torch.Tensor]:
-    from ..extract import load_image
-
-    inputs = adapter.answer_batch([s.prompt for s in micro], [load_image(s.path) for s in micro],
-                                  [s.answer for s in micro])
-    return {"total": losses.lm(adapter.answer_logits(inputs), inputs["labels"])}
-
+# ------------------------------------------------------------------------------ the stage
 
 def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: dict, work_dir: str | Path,
-                identity: str = "", progress: bool = True, stop_after: int | None = None):
+                identity: str = "", progress: bool = True, stop_after: int | None = None, on_step=None):
     """Train ``adapter`` (its model gets LoRA) on ``samples`` for one stage; returns the peft
     model. ``work_dir`` receives checkpoint.pt, log.csv, loss.png. ``identity``: what the data
-    and the starting weights are (a checkpoint made from others is not resumed).
-    ``stop_after``: stop (as a kill would) after that many steps; for tests."""
+    and the starting weights are, by content (a checkpoint made from others is not resumed).
+    ``stop_after``: stop (as a kill would) after that many steps; ``on_step(step, params)``:
+    called with the reduced gradients before each optimizer step; both for tests."""
     from transformers import get_linear_schedule_with_warmup
 
     from ..store import fingerprint
 
     if not samples:
         raise FgvrError(f"stage {stage}: no training samples")
+    rank, size = world()
+    per_micro = settings.micro_batch_size * size
+    if settings.batch_size % per_micro:
+        raise FgvrError(f"stage {stage}: batch_size {settings.batch_size} is not micro_batch_size "
+                        f"{settings.micro_batch_size} x {size} process(es) x a whole number of accumulation steps")
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    rank, size = world()
     peft_model = attach_lora(adapter, lora, settings.seed)
-    if settings.gradient_checkpointing:
-        adapter.model.gradient_checkpointing_enable()
+    if _checkpointing(settings, adapter):
+        adapter.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     adapter.model.train()
-    log_t = torch.nn.Parameter(torch.tensor(math.log(settings.temperature), device=adapter.device))
+    n_temps = 2 if stage == 1 and settings.temperatures == "two" else 1
+    log_t = torch.nn.Parameter(torch.full((n_temps,), math.log(settings.temperature), device=adapter.device))
     lora_params = [p for p in peft_model.parameters() if p.requires_grad]
     groups = [{"params": lora_params, "weight_decay": settings.weight_decay}]
     if stage == 1:
@@ -147,44 +243,80 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
     per_epoch = math.ceil(len(samples) / settings.batch_size)
     total = per_epoch * settings.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, min(settings.warmup_steps, total), total)
-    key = fingerprint(stage=stage, settings=vars(settings), lora=lora, identity=identity, n=len(samples), world=size)
+    parts = {"settings": fingerprint(stage=stage, settings=settings.results(), lora=lora),
+             "data": fingerprint(identity=identity, samples=[vars(s) for s in samples]), "processes": size}
+    key = fingerprint(**parts)
     state = {"step": 0, "rows": []}
     path = work / "checkpoint.pt"
     if path.exists():
-        saved = torch.load(path, map_location=adapter.device, weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
         if saved.get("fingerprint") == key:
-            _restore(saved, lora_params, log_t, optimizer, scheduler)
+            _restore(saved, lora_params, log_t, optimizer, scheduler, rank)
             state = {"step": saved["step"], "rows": saved["rows"]}
             log.info("stage %d: resuming at step %d of %d", stage, state["step"], total)
         else:
-            log.info("stage %d: %s was made with other settings or data; starting over", stage, path)
+            changed = [p for p in parts if saved.get("parts", {}).get(p) != parts[p]] or ["its format"]
+            log.info("stage %d: %s was made with other %s; starting over from step 0", stage, path,
+                     " and ".join(changed))
+    k = len(getattr(samples[0], "negative_names", []))
+    dim = adapter.model.config.text_config.hidden_size
+    scope = settings.lm_loss
+    steps = [(step, _batch(samples, settings, per_epoch, step)) for step in range(state["step"], total)]
+    micros = [micro[rank * settings.micro_batch_size:(rank + 1) * settings.micro_batch_size]
+              for _, batch in steps for micro in _split(batch, per_micro)]
+    # its own generator: the loader's worker seed must not draw from the global RNG, whose state
+    # (dropout) a resumed run restores and must continue exactly as an uninterrupted one
+    loader = iter(torch.utils.data.DataLoader(_Micro(adapter.without_model(), micros, stage, scope), batch_size=None,
+                                              num_workers=settings.num_workers, collate_fn=_as_is,
+                                              generator=torch.Generator().manual_seed(settings.seed)))
+    reduced = lora_params + ([log_t] if stage == 1 else [])
     bar = tqdm(total=total, initial=state["step"], desc=f"stage {stage}", unit="step", disable=not progress or rank)
-    for step in range(state["step"], total):
-        epoch, index = divmod(step, per_epoch)
-        order = np.random.default_rng([settings.seed, epoch]).permutation(len(samples))
-        batch = [samples[i] for i in order[index * settings.batch_size:(index + 1) * settings.batch_size]]
-        sums: dict[str, float] = {}
-        for start in range(0, len(batch), settings.micro_batch_size):
-            micro = batch[start:start + settings.micro_batch_size]
-            mine = micro[rank::size] if size > 1 else micro
-            parts = (stage1_loss(adapter, mine, log_t, settings.weights, settings.gather) if stage == 1
-                     else stage2_loss(adapter, mine))
-            (parts["total"] * (len(mine) * size / len(batch))).backward()
-            for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(micro) / len(batch)
-        _average_gradients(lora_params + ([log_t] if stage == 1 else []), size)
+    for step, batch in steps:
+        sums = {}
+        tokens = 0
+        for micro in _split(batch, per_micro):
+            _, inputs = next(loader)
+            mine = micro[rank * settings.micro_batch_size:(rank + 1) * settings.micro_batch_size]
+            if stage == 1:
+                out = stage1_loss(adapter, mine, inputs, log_t, settings, len(micro), k, dim)
+                loss, logged = out["loss"] * (len(micro) / len(batch)), out["log"]
+                logged = {name: value * (len(micro) / len(batch)) for name, value in logged.items()}
+            else:  # summed here; divided by the optimizer batch's tokens once they are all counted
+                loss, count = lm_sum(adapter, inputs)
+                tokens += count
+                logged = {"total": loss.detach()}
+            if loss.requires_grad:
+                loss.backward()
+            for name, value in logged.items():
+                sums[name] = sums.get(name, 0.0) + value
+        scale = 1.0
+        if stage == 2:
+            tokens = int(all_sum(torch.tensor([tokens], device=adapter.device))[0])
+            scale = 1.0 / max(tokens, 1)
+        _reduce_gradients(lora_params, [log_t] if stage == 1 else [], size, scale, settings.gather)
+        if on_step is not None:
+            on_step(step, reduced)
+        if settings.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(reduced, settings.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        row = {"step": step + 1, "loss": sums.pop("total"), "lr": scheduler.get_last_lr()[0]}
+        names = sorted(sums)
+        totals = all_sum(torch.stack([torch.as_tensor(sums[n], dtype=torch.float64, device=adapter.device).detach()
+                                      for n in names]).double()).tolist()
+        values = dict(zip(names, totals))
+        row = {"step": step + 1, "loss": values.pop("total") * scale, "lr": scheduler.get_last_lr()[0]}
         if stage == 1:
-            row |= {f"loss_{k}": v for k, v in sums.items()} | {"temperature": losses.temperature(log_t).item()}
+            row |= {f"loss_{k_}": values[k_] for k_ in ("gen", "oa", "ac", "cc")}
+            row["temperature"] = losses.temperature(log_t[0]).item()
+            if n_temps == 2:
+                row["temperature_ac"] = losses.temperature(log_t[1]).item()
         state["rows"].append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}")
         bar.update(1)
         done = step + 1
-        if rank == 0 and (done % settings.checkpoint_every == 0 or done == total):
-            _save(path, key, done, state["rows"], lora_params, log_t, optimizer, scheduler)
+        if done % settings.checkpoint_every == 0 or done == total:
+            _save(path, key, parts, done, state["rows"], lora_params, log_t, optimizer, scheduler, rank)
         if stop_after is not None and done >= stop_after and done < total:
             bar.close()
             raise KeyboardInterrupt(f"stage {stage}: stopped after step {done} (stop_after)")
@@ -197,36 +329,86 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
     return peft_model
 
 
-def _average_gradients(params, size: int) -> None:
-    if size == 1:
-        return
-    import torch.distributed as dist
+def _batch(samples: list, settings: Settings, per_epoch: int, step: int) -> list:
+    """The samples of optimizer step ``step``: a seeded permutation per epoch, cut in batches."""
+    epoch, index = divmod(step, per_epoch)
+    order = np.random.default_rng([settings.seed, epoch]).permutation(len(samples))
+    return [samples[i] for i in order[index * settings.batch_size:(index + 1) * settings.batch_size]]
 
-    for p in params:
-        if p.grad is not None:
+
+def _split(batch: list, size: int) -> list[list]:
+    return [batch[start:start + size] for start in range(0, len(batch), size)]
+
+
+def _checkpointing(settings: Settings, adapter) -> bool:
+    if settings.gradient_checkpointing == "auto":
+        return sum(p.numel() for p in adapter.model.parameters()) >= BILLION
+    return bool(settings.gradient_checkpointing)
+
+
+def _reduce_gradients(params, temperatures, size: int, scale: float, gather: bool) -> None:
+    """Sum every gradient over processes (each process calls the same collectives in the same
+    order, a parameter without a gradient here contributing zeros), then scale; a temperature's
+    gradient is averaged instead when gathering (every process computed the whole loss's)."""
+    for p in list(params) + list(temperatures):
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    if size > 1:
+        import torch.distributed as dist
+
+        for p in list(params) + list(temperatures):
             dist.all_reduce(p.grad)
-            p.grad /= size
+        if gather:
+            for p in temperatures:
+                p.grad /= size
+    if scale != 1.0:
+        for p in list(params) + list(temperatures):
+            p.grad *= scale
 
 
-def _save(path: Path, key: str, step: int, rows, params, log_t, optimizer, scheduler) -> None:
+def _rng_state() -> dict:
+    """This process's RNG states as numpy arrays: restored as CPU ByteTensors wherever the
+    checkpoint was mapped to."""
+    state = {"cpu": torch.get_rng_state().numpy().copy()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state().numpy().copy()
+    return state
+
+
+def _save(path: Path, key: str, parts: dict, step: int, rows, params, log_t, optimizer, scheduler, rank: int) -> None:
+    """Every process's RNG states go to the first, which writes the checkpoint."""
+    rng = [_rng_state()]
+    if world()[1] > 1:
+        import torch.distributed as dist
+
+        rng = [None] * world()[1]
+        dist.all_gather_object(rng, _rng_state())
+    if rank != 0:
+        return
     tmp = path.with_name(path.name + ".partial")
-    torch.save({"fingerprint": key, "step": step, "rows": rows, "params": [p.detach().cpu() for p in params],
-                "log_t": log_t.detach().cpu(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, tmp)
+    torch.save({"fingerprint": key, "parts": parts, "step": step, "rows": rows,
+                "params": [p.detach().cpu() for p in params], "log_t": log_t.detach().cpu(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng}, tmp)
     os.replace(tmp, path)
 
 
-def _restore(saved: dict, params, log_t, optimizer, scheduler) -> None:
+def restore_rng(states: list[dict], rank: int) -> None:
+    """Process ``rank``'s RNG states from a checkpoint (numpy arrays, on whatever device the rest
+    of it was mapped to)."""
+    state = states[rank]
+    torch.set_rng_state(torch.from_numpy(np.asarray(state["cpu"], dtype=np.uint8).copy()))
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(torch.from_numpy(np.asarray(state["cuda"], dtype=np.uint8).copy()))
+
+
+def _restore(saved: dict, params, log_t, optimizer, scheduler, rank: int) -> None:
     with torch.no_grad():
         for p, value in zip(params, saved["params"]):
             p.copy_(value.to(p.device, p.dtype))
         log_t.copy_(saved["log_t"].to(log_t.device))
-    optimizer.load_state_dict(saved["optimizer"])
+    optimizer.load_state_dict(saved["optimizer"])  # moves its state to each parameter's device
     scheduler.load_state_dict(saved["scheduler"])
-    torch.set_rng_state(saved["rng"])
-    if saved.get("cuda_rng") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    restore_rng(saved["rng"], rank)
 
 
 def plot_losses(frame: pd.DataFrame, out: str | Path, title: str) -> None:

@@ -52,19 +52,25 @@ def run_stage(spec: dict, progress: bool = True):
 
     adapter = load(spec)
     samples = samples_of(spec)
-    identity = json.dumps({"model": _identity(spec["model"]), "datasets": spec["datasets"]}, sort_keys=True)
     peft_model = train_stage(adapter, samples, spec["stage"], Settings.of(spec["settings"]), spec["lora"],
-                             spec["work"], identity=identity, progress=progress)
+                             spec["work"], identity=identity(spec), progress=progress)
     if world()[0] == 0:
         if spec.get("quantize", "none") == "nf4":
             peft_model = _unquantized(spec, peft_model)
         save_merged(peft_model, adapter, spec["out"])
 
 
-def _identity(model_dir: str) -> dict:
+def identity(spec: dict) -> str:
+    """What a stage starts from, by content: the starting checkpoint and every file it reads
+    (sha256), so that an edited descriptions.csv or other negatives never resume a checkpoint."""
+    from ..datasets.download import file_digest
     from ..extract import checkpoint_identity
+    from .data import STAGE_FILES
 
-    return checkpoint_identity(model_dir)
+    files = [f for d in spec["datasets"] for key in STAGE_FILES[spec["stage"]]
+             for f in (d[key] if isinstance(d[key], list) else [d[key]])]
+    return json.dumps({"model": checkpoint_identity(spec["model"]),
+                       "files": {f: file_digest(f, "sha256") for f in files}}, sort_keys=True)
 
 
 def _unquantized(spec: dict, peft_model):
@@ -98,16 +104,25 @@ def launch(spec: dict, gpus: int) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
-def main(argv: list[str]) -> None:
-    """Entry of each accelerate process: join the process group, then run the stage."""
+def join(spec: dict) -> None:
+    """Join the process group a launcher set up (accelerate on GPUs: nccl; torchrun on CPUs:
+    gloo), with a timeout on every collective, so a mismatch fails the job instead of hanging."""
+    from datetime import timedelta
+
     import torch
     import torch.distributed as dist
 
-    spec = json.loads(Path(argv[0]).read_text())
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if torch.cuda.is_available():
             torch.cuda.set_device(local)
             spec["device"] = f"cuda:{local}"
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        timeout = timedelta(minutes=spec["settings"].get("collective_timeout_min", 30))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", timeout=timeout)
+
+
+def main(argv: list[str]) -> None:
+    """Entry of each launched process: join the process group, then run the stage."""
+    spec = json.loads(Path(argv[0]).read_text())
+    join(spec)
     run_stage(spec)
