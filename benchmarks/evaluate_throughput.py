@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from extract_throughput import IDEFICS2_8B, scratch_images, timed  # noqa: E402
 from fgvr import evaluate  # noqa: E402
+from fgvr.prompts import question  # noqa: E402
 from fgvr.extract import load_image  # noqa: E402
 from fgvr.models import load_adapter  # noqa: E402
 from fgvr.models.base import pick_device  # noqa: E402
@@ -90,7 +91,7 @@ def main() -> None:
         classes = pd.DataFrame({"label": range(len(NAMES)), "class_name": NAMES, "raw_name": NAMES})
         rows = [{"image_id": i, "label": int(y), "options": [int(y), (y + 1) % 8, (y + 3) % 8, (y + 5) % 8], "answer": 0}
                 for i, y in zip(manifest["image_id"], manifest["label"])]
-        jobs = evaluate.jobs_for("mc4-bench", manifest, classes, rows, "bird")
+        jobs = evaluate.jobs_for("mc4-bench", manifest, classes, rows, "bird", question=question("cub200", "bird"))
         cloze = evaluate.jobs_for("mc4-bench", manifest, classes, rows, "bird", "names")
         texts = [jobs[0].prompt, cloze[0].prompt] + NAMES
         adapter = chat_mllm(args.scale, device, texts, tmp / "model")
@@ -103,7 +104,8 @@ def main() -> None:
             torch.cuda.reset_peak_memory_stats()
         forward = timed(lambda: [adapter.choice_scores(None, None, letters, inputs=first)
                                  for _ in range(args.forward_repeats)], device)
-        settings = {"scoring": "letters", "max_new_tokens": args.max_new_tokens, "open_max_new_tokens": 24, "seed": 0}
+        settings = {"scoring": "letters", "max_new_tokens": args.max_new_tokens, "open_max_new_tokens": 24, "seed": 0,
+                    "parser": "foci"}
         rates = {}
         for scoring in ("letters", "generate", "names"):
             s = dict(settings, scoring=scoring)
