@@ -114,7 +114,15 @@ def test_generation_resumes_from_its_cache_and_is_repeatable(generated, adapters
     partial.write_text("\n".join(lines[:len(lines) // 2]) + "\n{\"key\": \"torn")
     resumed = describe.generate(adapter, manifest, classes, "bird", "species", partial, "rev0", cap=3,
                                 max_new_tokens=6, batch_size=2, progress=False)
-    assert 0 < len(calls) < len(lines)
+    # exactly the batches of what the cut cache lacks: the answers were written in job order (the
+    # attribute list, then images x attributes VQA, one summary per image, one per class), and each
+    # step asks its missing jobs in batches of 2 (the attribute list alone)
+    kept, start, expected = len(lines) // 2, 0, 0
+    for size, batch in ((1, 1), (len(manifest) * len(info["attributes"]), 2), (len(manifest), 2), (len(classes), 2)):
+        missing = max(0, min(size, start + size - kept))
+        expected += -(-missing // batch)
+        start += size
+    assert start == len(lines) and len(calls) == expected > 0
     pd.testing.assert_frame_equal(resumed[1], images)
     pd.testing.assert_frame_equal(resumed[2], per_class)
     # another model revision is another cache key: nothing reused

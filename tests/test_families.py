@@ -111,8 +111,12 @@ def test_extraction_into_hdf5(family_adapters, small_dataset, tmp_path, family, 
     assert store.attrs["architecture"] == type(adapter.model).__name__
 
 
-def test_every_family_through_the_extraction_rule(family_checkpoints, tmp_path):
-    """`models: {x: {kind, path}}` for each family's checkpoint folder, run by snakemake."""
+WORKFLOW_FAMILIES = [("llava", "mllm"), ("clip", "vlm")]  # every family runs in-process above; two through the rule
+
+
+def test_families_through_the_extraction_rule(family_checkpoints, tmp_path):
+    """`models: {x: {kind, path}}` for a checkpoint folder of another family than the demo's,
+    one of each kind, run by snakemake."""
     import subprocess
     import sys
 
@@ -120,15 +124,15 @@ def test_every_family_through_the_extraction_rule(family_checkpoints, tmp_path):
     from conftest import ROOT
 
     config = {"datasets": {"synthetic": {"classes": 3, "images_per_class": 4, "image_size": 32}},
-              "models": {f: {"kind": k, "path": str(family_checkpoints[f])} for f, k in FAMILY_KIND},
-              "analysis": {k: [f for f, kk in FAMILY_KIND if kk == k] for k in ("mllm", "vlm")}}
+              "models": {f: {"kind": k, "path": str(family_checkpoints[f])} for f, k in WORKFLOW_FAMILIES},
+              "analysis": {k: [f for f, kk in WORKFLOW_FAMILIES if kk == k] for k in ("mllm", "vlm")}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    targets = [f"results/embeddings/synthetic/{f}/test.h5" for f, _ in FAMILY_KIND]
+    targets = [f"results/embeddings/synthetic/{f}/test.h5" for f, _ in WORKFLOW_FAMILIES]
     result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
                              "--configfile", str(tmp_path / "c.yaml"), "--cores", "2", *targets],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    for family, kind in FAMILY_KIND:
+    for family, kind in WORKFLOW_FAMILIES:
         cls = adapter_class(family_checkpoints[family])
         store = read_store(tmp_path / f"results/embeddings/synthetic/{family}/test.h5")
         assert store.keys("objects") == sorted(cls.image_keys) and len(store.labels) == 3
@@ -165,3 +169,44 @@ def test_text_mean_leaves_out_bos_and_padding(family_adapters, family):
         hidden = adapter.language_model(input_ids=torch.tensor([ids + [tok.eos_token_id]])).last_hidden_state[0]
     out = adapter.encode_texts(["It has an azure body and striped wings.", "Fantail"])
     torch.testing.assert_close(out["llm.mean"][1], hidden[content:].mean(0), atol=2e-5, rtol=1e-4)
+
+
+LLM_ONLY = ["idefics2", "idefics3", "llava", "llava_next"]  # the paper's path: visual tokens + EOS, LLM alone
+
+
+@pytest.mark.parametrize("family", LLM_ONLY)
+def test_all_four_representations_are_the_models_own(family_adapters, family):
+    """For two unpadded images, the four image-side representations against the model's own
+    calls: its vision encoder (vision.mean), its get_image_features (connector.mean; LLaVA-NeXT:
+    the first of its views, the global one, whose tokens come first), and its decoder
+    (get_decoder()) run on those tokens followed by the EOS embedding (llm.last at the last
+    position, llm.mean over all of them)."""
+    adapter = family_adapters[family]
+    ims = images([(32, 32), (32, 32)])
+    core = adapter.model.model
+    processed = adapter.image_processor(ims, return_tensors="pt")
+    with torch.no_grad():
+        if family.startswith("llava"):
+            pixels = processed["pixel_values"]
+            extra = {"image_sizes": processed["image_sizes"]} if family == "llava_next" else {}
+            own = core.get_image_features(pixel_values=pixels, vision_feature_layer=-2,
+                                          vision_feature_select_strategy="default", **extra).pooler_output
+            first = pixels[:, 0] if family == "llava_next" else pixels
+            vision = core.vision_tower(first, output_hidden_states=True).hidden_states[-2][:, 1:]
+        else:
+            pixels = adapter.preprocess(ims)["pixel_values"]
+            own = core.get_image_features(pixel_values=pixels[:, None]).pooler_output
+            vision = core.vision_model(pixel_values=pixels).last_hidden_state
+        n = adapter.encode_images(adapter.preprocess(ims))["connector.mean"].shape[0]
+        per_image = adapter.visual(adapter.preprocess(ims)).tokens.shape[1]
+        tokens = torch.stack([t.reshape(-1, t.shape[-1])[:per_image] for t in own])
+        eos = adapter.model.get_input_embeddings()(torch.tensor([adapter.tokenizer.eos_token_id]))
+        sequence = torch.cat([tokens, eos[None].expand(len(tokens), 1, -1)], 1)
+        hidden = adapter.model.get_decoder()(inputs_embeds=sequence).last_hidden_state
+    ours = adapter.encode_images(adapter.preprocess(ims))
+    assert n == 2
+    expected = {"vision.mean": vision.mean(1), "connector.mean": tokens.mean(1), "llm.last": hidden[:, -1],
+                "llm.mean": hidden.mean(1)}
+    for key, value in expected.items():
+        torch.testing.assert_close(ours[key], value, atol=2e-5, rtol=1e-4, msg=f"{family} {key}")
+    assert not torch.allclose(ours["llm.last"], hidden[:, -2], atol=1e-4)  # one position early is not it

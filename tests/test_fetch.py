@@ -66,5 +66,7 @@ def test_an_interrupted_fetch_resumes_from_its_staging_folder(tmp_path, demo_che
     env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out" / "config.json").read_bytes() == (demo_checkpoints["mllm"] / "config.json").read_bytes()
+    for source in demo_checkpoints["mllm"].iterdir():  # every file whole, the weights included
+        assert (tmp_path / "out" / source.name).read_bytes() == source.read_bytes(), source.name
+    assert any(p.suffix == ".safetensors" for p in demo_checkpoints["mllm"].iterdir())
     assert not staging.exists()

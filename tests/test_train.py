@@ -59,30 +59,47 @@ def test_stage1_learns_and_logs_every_loss(demo_checkpoints, samples, tmp_path):
     assert last["loss"] < 0.95 * first["loss"]  # the loss goes down: the alignment terms fastest
     assert last["loss_ac"] + last["loss_cc"] < 0.7 * (first["loss_ac"] + first["loss_cc"])
     assert last["loss_gen"] < first["loss_gen"]
+    weights = Settings().weights  # the total is the weighted sum of its parts, every step
+    np.testing.assert_allclose(log["loss"], sum(weights[k] * log[f"loss_{k}"] for k in ("gen", "oa", "ac", "cc")),
+                               rtol=1e-6)
     assert log["temperature"].between(0.001, 0.5).all() and log["temperature_ac"].between(0.001, 0.5).all()
     assert (log["temperature"] != log["temperature_ac"]).any()  # two temperatures learn apart (the official two)
     assert (tmp_path / "loss.png").stat().st_size > 10_000
 
 
-def test_a_killed_stage_resumes_to_the_same_weights(demo_checkpoints, samples, tmp_path):
-    _, whole = trained(demo_checkpoints["mllm"], samples[1], 2, tmp_path / "whole")
+@pytest.mark.parametrize("stage", [1, 2])
+def test_a_killed_stage_resumes_to_the_same_weights(stage, demo_checkpoints, samples, tmp_path):
+    """Bitwise: the LoRA weights, and the log with every loss and (stage 1) both temperatures."""
+    data = samples[stage - 1]
+    _, whole = trained(demo_checkpoints["mllm"], data, stage, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
-        trained(demo_checkpoints["mllm"], samples[1], 2, tmp_path / "cut", stop_after=3)
+        trained(demo_checkpoints["mllm"], data, stage, tmp_path / "cut", stop_after=3)
     assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 3
-    _, resumed = trained(demo_checkpoints["mllm"], samples[1], 2, tmp_path / "cut")
+    _, resumed = trained(demo_checkpoints["mllm"], data, stage, tmp_path / "cut")
     a, b = lora_weights(whole), lora_weights(resumed)
     assert a.keys() == b.keys() and len(a) > 0
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole/log.csv"), pd.read_csv(tmp_path / "cut/log.csv"))
     # other settings: the checkpoint is not resumed (the log restarts from step 1)
-    trained(demo_checkpoints["mllm"], samples[1], 2, tmp_path / "cut", settings={"lr": 1e-3, "epochs": 1})
+    if stage == 1:
+        assert pd.read_csv(tmp_path / "whole/log.csv")["temperature"].nunique() > 1  # it moved, and resumed exactly
+        return
+    trained(demo_checkpoints["mllm"], data, stage, tmp_path / "cut", settings={"lr": 1e-3, "epochs": 1})
     assert pd.read_csv(tmp_path / "cut/log.csv")["step"].tolist() == [1, 2, 3]  # one epoch of 3 steps
 
 
 def test_merged_checkpoint_loads_like_any_other_and_changed(demo_checkpoints, samples, tmp_path):
     adapter, peft_model = trained(demo_checkpoints["mllm"], samples[1], 2, tmp_path, settings={"epochs": 1})
+    probe = ["Crested Fantail", "A small bird with a forked tail."]
+    from PIL import Image
+
+    image = adapter.preprocess([Image.new("RGB", (32, 32), (200, 30, 30))])
+    unmerged = adapter.encode_texts(probe)["llm.last"], adapter.encode_images(image)["llm.last"]
     out = save_merged(peft_model, adapter, tmp_path / "merged")
+    loaded = load_adapter(out, "mllm")  # the merged checkpoint computes what the LoRA model computed
+    torch.testing.assert_close(loaded.encode_texts(probe)["llm.last"], unmerged[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(loaded.encode_images(image)["llm.last"], unmerged[1], rtol=1e-4, atol=1e-5)
     before, after = load_adapter(demo_checkpoints["mllm"], "mllm"), load_adapter(out, "mllm")
     assert after.is_demo and type(after.model).__name__ == "Idefics2ForConditionalGeneration"
     texts = ["Crested Fantail"]
@@ -263,3 +280,68 @@ def test_one_class_per_name_across_data_sets_and_the_training_splits(small_datas
     assert len(stage1_samples([DatasetFiles(**dogs)])) == len(train)
     both = DatasetFiles(**{**dogs, "splits": ["train", "test"]})
     assert len(stage1_samples([both])) == len(manifest)
+
+
+def test_samples_are_exactly_what_the_files_say(tmp_path):
+    """Tiny files written here, the samples spelled out by hand: stage 1 pairs each training image
+    with its description, its class name and, per hard negative, that class's name and the
+    description of one of its images; stage 2 asks the open question (answer: the name) and the
+    4-way question in the options file's order (answer: the letter of the true class)."""
+    root = tmp_path
+    (root / "manifest.csv").write_text(
+        "image_id,path,label,class_name,split,width,height\n"
+        "a,img/a.png,0,Red Bird,train,8,8\nb,img/b.png,1,Blue Bird,train,8,8\n"
+        "c,img/c.png,2,Green Bird,train,8,8\nd,img/d.png,3,Gold Bird,train,8,8\n"
+        "e,img/e.png,0,Red Bird,test,8,8\n")
+    (root / "classes.csv").write_text("label,class_name,raw_name,description\n0,Red Bird,r,x\n1,Blue Bird,b,x\n"
+                                      "2,Green Bird,g,x\n3,Gold Bird,o,x\n")
+    (root / "descriptions.csv").write_text("image_id,description\na,red one\nb,blue one\nc,green one\nd,gold one\n"
+                                           "e,another red one\n")
+    (root / "negatives.csv").write_text("label,rank,negative_label,similarity\n0,1,2,0.9\n1,1,0,0.8\n2,1,3,0.7\n"
+                                        "3,1,1,0.6\n")
+    (root / "options.jsonl").write_text(
+        '{"image_id": "a", "label": 0, "options": [1, 0, 2, 3], "answer": 1}\n'
+        '{"image_id": "b", "label": 1, "options": [1, 3, 2, 0], "answer": 0}\n'
+        '{"image_id": "c", "label": 2, "options": [0, 1, 3, 2], "answer": 3}\n'
+        '{"image_id": "d", "label": 3, "options": [2, 3, 0, 1], "answer": 1}\n')
+    files = DatasetFiles("birds", "bird", str(root / "manifest.csv"), str(root / "classes.csv"),
+                         str(root / "descriptions.csv"), str(root / "negatives.csv"), [str(root / "options.jsonl")],
+                         "Which of these birds is shown in the image?")
+    one = stage1_samples([files])
+    assert [(s.path, s.description, s.name, s.negative_names, s.negative_descriptions) for s in one] == [
+        ("img/a.png", "red one", "Red Bird", ["Green Bird"], ["green one"]),
+        ("img/b.png", "blue one", "Blue Bird", ["Red Bird"], ["red one"]),  # class 0's images: a (train only)
+        ("img/c.png", "green one", "Green Bird", ["Gold Bird"], ["gold one"]),
+        ("img/d.png", "gold one", "Gold Bird", ["Blue Bird"], ["blue one"])]
+    assert [s.negative_labels == [t.label] for s, t in zip(one, [one[2], one[0], one[3], one[1]])] == [True] * 4
+    assert len({s.label for s in one}) == 4
+    ask = "Which of these birds is shown in the image?\nChoices:\n{}\nAnswer with the letter from the given choices directly."
+    two = stage2_samples([files])
+    assert [(s.path, s.prompt, s.answer) for s in two] == [
+        ("img/a.png", "What is the name of the bird in the image?", "Red Bird"),
+        ("img/a.png", ask.format("A. Blue Bird\nB. Red Bird\nC. Green Bird\nD. Gold Bird"), "B"),
+        ("img/b.png", "What is the name of the bird in the image?", "Blue Bird"),
+        ("img/b.png", ask.format("A. Blue Bird\nB. Gold Bird\nC. Green Bird\nD. Red Bird"), "A"),
+        ("img/c.png", "What is the name of the bird in the image?", "Green Bird"),
+        ("img/c.png", ask.format("A. Red Bird\nB. Blue Bird\nC. Gold Bird\nD. Green Bird"), "D"),
+        ("img/d.png", "What is the name of the bird in the image?", "Gold Bird"),
+        ("img/d.png", ask.format("A. Green Bird\nB. Gold Bird\nC. Red Bird\nD. Blue Bird"), "B")]
+
+
+def test_stage2_accumulation_is_one_big_batch(demo_checkpoints, samples, tmp_path):
+    """Stage 2's LM loss is normalised by the label tokens of the whole optimizer batch, so
+    micro-batches of 2 accumulated three times give the gradient of one micro-batch of 6; its
+    loss falls over the epochs."""
+    grads = {}
+    for micro in (6, 2):
+        kept = []
+        adapter = load_adapter(demo_checkpoints["mllm"], "mllm")
+        train_stage(adapter, samples[1], 2, settings(micro_batch_size=micro, epochs=3), {**LORA, "dropout": 0.0},
+                    tmp_path / str(micro), progress=False,
+                    on_step=lambda step, params: kept.append(torch.cat([p.grad.flatten().clone() for p in params])))
+        grads[micro] = kept
+    assert len(grads[6]) == 9
+    for one, many in zip(grads[6], grads[2]):
+        torch.testing.assert_close(many, one, rtol=1e-4, atol=1e-7)
+    log = pd.read_csv(tmp_path / "2" / "log.csv")
+    assert log["loss"].tail(3).mean() < 0.8 * log["loss"].head(3).mean()

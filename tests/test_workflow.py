@@ -151,6 +151,30 @@ def test_generated_descriptions_cover_every_image(demo, cfg):
     assert not (demo / "results/embeddings/synthetic-generated").exists()  # not in analysis.datasets
 
 
+def test_alignment_json_is_recomputed_from_the_hdf5_files(demo):
+    """Every model's alignment.json, recomputed here from its test.h5 and categories.h5 with plain
+    numpy: nearest name by cosine, the mean cosine to the own name and to the other names."""
+    for model in ("demo-mllm", "demo-finetuned", "demo-vlm"):
+        emb = demo / "results/embeddings/synthetic" / model
+        saved = json.loads((demo / f"results/analysis/synthetic/{model}/alignment.json").read_text())["results"]
+        with h5py.File(emb / "test.h5") as objects, h5py.File(emb / "categories.h5") as categories:
+            labels, name_labels = objects["labels"][:], categories["labels"][:]
+            for key, result in saved["names"].items():
+                x, t = objects["objects"][key][:].astype(float), categories["names"][key][:].astype(float)
+                x /= np.linalg.norm(x, axis=1, keepdims=True)
+                t /= np.linalg.norm(t, axis=1, keepdims=True)
+                cos = x @ t.T
+                own = np.array([list(name_labels).index(y) for y in labels])
+                others = ~np.eye(len(t), dtype=bool)[own]
+                matched = cos[np.arange(len(x)), own]
+                unmatched = np.array([row[mask].mean() for row, mask in zip(cos, others)])
+                assert result["accuracy"] == pytest.approx(np.mean(cos.argmax(1) == own), abs=1e-9), (model, key)
+                assert result["cos_matched"] == pytest.approx(matched.mean(), abs=1e-5)
+                assert result["cos_unmatched"] == pytest.approx(unmatched.mean(), abs=1e-5)
+                assert result["gap"] == pytest.approx((matched - unmatched).mean(), abs=1e-5)
+                assert result["centroid_distance"] == pytest.approx(np.linalg.norm(x.mean(0) - t.mean(0)), abs=1e-5)
+
+
 def test_fine_tuning_aligns_objects_with_their_names(demo):
     """demo-finetuned (demo-mllm after both stages) puts test objects nearer their own class
     name than the untuned model does: a cosine gap (own name minus the others) where the untuned
@@ -301,8 +325,9 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     assert jobs["foci_options"] == 6 and jobs["download_foci"] == 6
     text = result.stdout + result.stderr
     extraction = [block for block in text.split("\n\n") if "rule extract_objects:" in block]
-    assert extraction and all("gpu=1" in block and "mem_mb=32000" in block and "runtime=" in block
-                              for block in extraction)
+    runtime = paper["extraction"]["runtime_min"]
+    assert runtime == 240 and extraction and all("gpu=1" in block and "mem_mb=32000" in block and
+                                                 re.search(rf"\bruntime={runtime}\b", block) for block in extraction)
     training = [block for block in text.split("\n\n") if "rule finetune_stage" in block]
     assert len(training) == 2 and all("mem_mb=96000" in block for block in training)
     describe = [block for block in text.split("\n\n") if "rule describe:" in block]
