@@ -211,7 +211,11 @@ def jobs_for(protocol: str, manifest: pd.DataFrame, classes: pd.DataFrame, optio
     """What to ask, in file order: every options row (mc4; ``scoring: names`` asks the open
     question and scores each option's name as its answer), or every test image (open). The
     options are shown by the names the row spells (``names``, FOCI's files) under
-    ``option_names: official``, else by classes.csv's; ``wrap``: FOCI's around the mc prompt."""
+    ``option_names: official``, else by classes.csv's; ``wrap``: FOCI's around the mc prompt;
+    ``question``: the data set's (default: from its super-category)."""
+    from . import prompts
+
+    question = question or prompts.question("", super_)
     if option_names not in OPTION_NAMES:
         raise FgvrError(f"evaluation.option_names: {option_names!r}; expected one of {list(OPTION_NAMES)}")
     test = manifest[manifest["split"] == SPLIT]

@@ -262,11 +262,10 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
     dim = adapter.model.config.text_config.hidden_size
     scope = settings.lm_loss
     steps = [(step, _batch(samples, settings, per_epoch, step)) for step in range(state["step"], total)]
-    micros = [micro[rank * settings.micro_batch_size:(rank + 1) * settings.micro_batch_size]
-              for _, batch in steps for micro in _split(batch, per_micro)]
+    mine = [_own(micro, rank, settings.micro_batch_size) for _, batch in steps for micro in _split(batch, per_micro)]
     # its own generator: the loader's worker seed must not draw from the global RNG, whose state
     # (dropout) a resumed run restores and must continue exactly as an uninterrupted one
-    loader = iter(torch.utils.data.DataLoader(_Micro(adapter.without_model(), micros, stage, scope), batch_size=None,
+    loader = iter(torch.utils.data.DataLoader(_Micro(adapter.without_model(), mine, stage, scope), batch_size=None,
                                               num_workers=settings.num_workers, collate_fn=_as_is,
                                               generator=torch.Generator().manual_seed(settings.seed)))
     reduced = lora_params + ([log_t] if stage == 1 else [])
@@ -275,10 +274,9 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
         sums = {}
         tokens = 0
         for micro in _split(batch, per_micro):
-            _, inputs = next(loader)
-            mine = micro[rank * settings.micro_batch_size:(rank + 1) * settings.micro_batch_size]
+            index, inputs = next(loader)
             if stage == 1:
-                out = stage1_loss(adapter, mine, inputs, log_t, settings, len(micro), k, dim)
+                out = stage1_loss(adapter, mine[index], inputs, log_t, settings, len(micro), k, dim)
                 loss, logged = out["loss"] * (len(micro) / len(batch)), out["log"]
                 logged = {name: value * (len(micro) / len(batch)) for name, value in logged.items()}
             else:  # summed here; divided by the optimizer batch's tokens once they are all counted
@@ -340,6 +338,12 @@ def _split(batch: list, size: int) -> list[list]:
     return [batch[start:start + size] for start in range(0, len(batch), size)]
 
 
+def _own(micro: list, rank: int, size: int) -> list:
+    """Process ``rank``'s rows of a global micro-batch: the rank-th ``size`` of them (fewer or none
+    at a short last batch)."""
+    return micro[rank * size:(rank + 1) * size]
+
+
 def _checkpointing(settings: Settings, adapter) -> bool:
     if settings.gradient_checkpointing == "auto":
         return sum(p.numel() for p in adapter.model.parameters()) >= BILLION
@@ -350,14 +354,17 @@ def _reduce_gradients(params, temperatures, size: int, scale: float, gather: boo
     """Sum every gradient over processes (each process calls the same collectives in the same
     order, a parameter without a gradient here contributing zeros), then scale; a temperature's
     gradient is averaged instead when gathering (every process computed the whole loss's)."""
-    for p in list(params) + list(temperatures):
+    every = list(params) + list(temperatures)
+    for p in every:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    if size > 1:
+    if size > 1:  # one collective for all of them
         import torch.distributed as dist
 
-        for p in list(params) + list(temperatures):
-            dist.all_reduce(p.grad)
+        flat = torch.cat([p.grad.flatten() for p in every])
+        dist.all_reduce(flat)
+        for p, part in zip(every, flat.split([p.numel() for p in every])):
+            p.grad.copy_(part.view_as(p.grad))
         if gather:
             for p in temperatures:
                 p.grad /= size
