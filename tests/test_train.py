@@ -345,3 +345,40 @@ def test_stage2_accumulation_is_one_big_batch(demo_checkpoints, samples, tmp_pat
         torch.testing.assert_close(many, one, rtol=1e-4, atol=1e-7)
     log = pd.read_csv(tmp_path / "2" / "log.csv")
     assert log["loss"].tail(3).mean() < 0.8 * log["loss"].head(3).mean()
+
+
+def test_dataloader_workers_prepare_the_same_batches(demo_checkpoints, samples, tmp_path):
+    """Images read and preprocessed in two DataLoader worker processes train to the same weights
+    as in the training process."""
+    weights = {}
+    for workers in (0, 2):
+        _, model = trained(demo_checkpoints["mllm"], samples[1], 2, tmp_path / str(workers),
+                           settings={"epochs": 1, "num_workers": workers})
+        weights[workers] = lora_weights(model)
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[2][name], value, rtol=0, atol=0)
+
+
+def test_gradient_checkpointing_is_on_from_a_billion_parameters():
+    from types import SimpleNamespace
+
+    from fgvr.train.loop import _checkpointing
+
+    big = SimpleNamespace(model=torch.nn.Linear(40_000, 25_000, bias=False, device="meta"))  # 1.0e9, no memory
+    small = SimpleNamespace(model=torch.nn.Linear(10, 10))
+    assert _checkpointing(Settings(), big) and not _checkpointing(Settings(), small)
+    assert _checkpointing(Settings(gradient_checkpointing=True), small)
+    assert not _checkpointing(Settings(gradient_checkpointing=False), big)
+
+
+def test_a_batch_no_micro_batch_reaches_is_named_in_the_config():
+    import yaml
+    from conftest import ROOT
+
+    from fgvr.config import ConfigError, check_config
+
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["models"]["demo-finetuned"]["finetune"].update(gpus=3)
+    with pytest.raises(ConfigError, match=r"models.demo-finetuned.finetune.stage1.batch_size: 32 is not reached by "
+                                          r"micro_batch_size 32 x gpus 3"):
+        check_config(cfg, ROOT / "config" / "schema.yaml")
