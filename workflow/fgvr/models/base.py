@@ -276,7 +276,12 @@ class MLLMAdapter(Adapter):
             from ..io import FgvrError
 
             try:
-                processor = AutoProcessor.from_pretrained(self.path, trust_remote_code=self.trust_remote_code)
+                try:
+                    processor = AutoProcessor.from_pretrained(self.path, trust_remote_code=self.trust_remote_code)
+                except (ImportError, OSError) as err:
+                    if not wants_torchvision(err):
+                        raise
+                    processor = image_only_processor(self.path, self.trust_remote_code)
             except (OSError, ValueError, ImportError) as err:
                 missing = missing_package(err)
                 if missing:
@@ -421,6 +426,74 @@ class MLLMAdapter(Adapter):
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                                   pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
         return [t.strip() for t in tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)]
+
+
+def image_only(cls: type) -> type:
+    """``cls``, a processor class whose constructor wants a video processor, without it: images and
+    text are all this workflow gives a processor. Its video processor (Qwen-VL, SmolVLM, ...) is
+    what needs torchvision, which does not import beside the CPU build of torch."""
+    from transformers.processing_utils import ProcessorMixin
+
+    class ImageOnly(cls):
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
+                             chat_template=chat_template, **kwargs)
+
+        def apply_chat_template(self, conversation, chat_template=None, **kwargs):
+            # a family's own override only fills in video defaults (SmolVLM: frames, fps) from the
+            # video processor this one lacks; the template itself is the generic mixin's work
+            return ProcessorMixin.apply_chat_template(self, conversation, chat_template, **kwargs)
+
+    # the family's own arguments (SmolVLM's image_seq_len ...) but the video processor: what
+    # transformers reads to load, save and pass them
+    import inspect
+
+    signature = inspect.signature(cls.__init__)
+    ImageOnly.__init__.__signature__ = signature.replace(
+        parameters=[p for name, p in signature.parameters.items() if name != "video_processor"])
+    ImageOnly.__name__ = ImageOnly.__qualname__ = cls.__name__
+    return ImageOnly
+
+
+def image_only_processor(path: str | Path, trust_remote_code: bool = False):
+    """The checkpoint's own processor class (by its model type), loaded without the video
+    processor that AutoProcessor could not import."""
+    import json
+    import logging
+
+    import transformers
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+
+    model_type = json.loads((Path(path) / "config.json").read_text()).get("model_type")
+    name = PROCESSOR_MAPPING_NAMES.get(model_type)
+    if not isinstance(name, str) or not hasattr(transformers, name):
+        raise ImportError(f"no processor class is known for model type {model_type!r}; it requires the torchvision "
+                          "library")
+    logging.getLogger("fgvr.models").info("%s: torchvision is not installed; %s loaded for images and text only",
+                                          path, name)
+    cls = image_only(getattr(transformers, name))
+    processor = cls.from_pretrained(path, trust_remote_code=trust_remote_code)
+    # transformers passes processor_config.json's values by the constructor's own argument names,
+    # which the image-only constructor does not spell out: set the family's plain ones here
+    # (SmolVLM's image_seq_len)
+    import inspect
+
+    saved = Path(path) / "processor_config.json"
+    own = set(inspect.signature(cls.__init__).parameters) - {"self", "image_processor", "tokenizer", "chat_template"}
+    for key, value in (json.loads(saved.read_text()) if saved.is_file() else {}).items():
+        if key in own and not isinstance(value, dict):
+            setattr(processor, key, value)
+    return processor
+
+
+def wants_torchvision(err: BaseException) -> bool:
+    """Whether AutoProcessor failed on the video processor that torchvision would have given
+    (an ImportError naming it, or the video processor's config not loading without it)."""
+    import importlib.util
+
+    if missing_package(err) == "torchvision":
+        return True
+    return "video processor" in str(err).lower() and importlib.util.find_spec("torchvision") is None
 
 
 def missing_package(err: BaseException) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from .base import image_only
 from .families import BY_NAME, KINDS
 from .tokenizer import train_tokenizer
 
@@ -26,6 +27,13 @@ IDEFICS2_CHAT = ("{% for message in messages %}{{message['role'].capitalize()}}{
                  "'image' %}{{':'}}{% else %}{{': '}}{% endif %}{% for line in message['content'] %}{% if line['type'] =="
                  " 'text' %}{{line['text']}}{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}"
                  "<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}")
+# Qwen2-VL's template (a default system turn, then <|im_start|>role ... <|im_end|>), images as
+# <|vision_start|><|image_pad|><|vision_end|>
+QWEN_CHAT = ("{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
+             "You are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
+             "{% for c in message['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+             "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+             "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 LLAVA_CHAT = ("{% for message in messages %}{{ message['role'].upper() + ': ' }}{% for c in message['content'] %}"
               "{% if c['type'] == 'image' %}{{ '<image>\n' }}{% endif %}{% endfor %}{% for c in message['content'] %}"
               "{% if c['type'] == 'text' %}{{ c['text'] + ' ' }}{% endif %}{% endfor %}{% endfor %}"
@@ -96,10 +104,10 @@ def _idefics3_like(out, texts, size, seed, smol: bool):
         image_token_id=tok.convert_tokens_to_ids("<image>"))
     processor = getattr(tf, f"{prefix}ImageProcessorPil")(size={"longest_edge": size},
                                                           max_image_size={"longest_edge": size}, do_image_splitting=False)
-    if not smol:  # SmolVLM's processor also wants a video processor (torchvision): image processor only
-        seq = (size // _patch(size)) ** 2 // config.scale_factor ** 2
-        processor = tf.Idefics3Processor(processor, tok, image_seq_len=seq,
-                                         chat_template="{{ bos_token }}" + IDEFICS2_CHAT)
+    seq = (size // _patch(size)) ** 2 // config.scale_factor ** 2
+    # SmolVLM's processor also wants a video processor (torchvision): saved without it
+    processor_class = image_only(tf.SmolVLMProcessor) if smol else tf.Idefics3Processor
+    processor = processor_class(processor, tok, image_seq_len=seq, chat_template="{{ bos_token }}" + IDEFICS2_CHAT)
     _save(out, getattr(tf, f"{prefix}ForConditionalGeneration"), config, processor, tok, seed)
 
 
@@ -162,8 +170,10 @@ def _qwen_like(out, texts, size, seed, v25: bool):
         video_token_id=tid("<|video_pad|>"), vision_start_token_id=tid("<|vision_start|>"),
         vision_end_token_id=tid("<|vision_end|>"))
     factor = patch * 2
-    processor = tf.Qwen2VLImageProcessorPil(patch_size=patch, merge_size=2, temporal_patch_size=2,
-                                            size={"shortest_edge": factor * factor, "longest_edge": size * size})
+    images = tf.Qwen2VLImageProcessorPil(patch_size=patch, merge_size=2, temporal_patch_size=2,
+                                         size={"shortest_edge": factor * factor, "longest_edge": size * size})
+    # the processor without its video processor (torchvision), with the real template
+    processor = image_only(getattr(tf, f"{prefix}Processor"))(images, tok, chat_template=QWEN_CHAT)
     _save(out, getattr(tf, f"{prefix}ForConditionalGeneration"), config, processor, tok, seed)
 
 
