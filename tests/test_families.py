@@ -210,3 +210,27 @@ def test_all_four_representations_are_the_models_own(family_adapters, family):
     for key, value in expected.items():
         torch.testing.assert_close(ours[key], value, atol=2e-5, rtol=1e-4, msg=f"{family} {key}")
     assert not torch.allclose(ours["llm.last"], hidden[:, -2], atol=1e-4)  # one position early is not it
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
+def test_qwen_object_path_is_the_models_own_forward(family_adapters, family):
+    """Qwen's object path against the model run as its own processor prepares an image:
+    "<|vision_start|><|image_pad|><|vision_end|>" + EOS expanded by the processor (one pad per
+    merged token, mm_token_type_ids marking them), positions left to the model (M-RoPE): llm.last
+    at EOS, llm.mean over the sequence; connector.mean from get_image_features. Two images of
+    different sizes in one batch (padding) against each alone."""
+    adapter = family_adapters[family]
+    ims = images([(32, 48), (48, 32)])
+    ours = adapter.encode_images(adapter.preprocess(ims))
+    tok = adapter.processor.tokenizer
+    for i, im in enumerate(ims):
+        inputs = adapter.processor(text=["<|vision_start|><|image_pad|><|vision_end|>" + tok.eos_token], images=[im],
+                                   return_tensors="pt")
+        with torch.no_grad():
+            hidden = adapter.model.model(**inputs).last_hidden_state[0]
+            own = adapter.model.model.get_image_features(pixel_values=inputs["pixel_values"],
+                                                         image_grid_thw=inputs["image_grid_thw"]).pooler_output
+        torch.testing.assert_close(ours["llm.last"][i], hidden[-1], atol=2e-5, rtol=1e-4)
+        torch.testing.assert_close(ours["llm.mean"][i], hidden.mean(0), atol=2e-5, rtol=1e-4)
+        torch.testing.assert_close(ours["connector.mean"][i], torch.cat(list(own)).mean(0), atol=2e-5, rtol=1e-4)
+        assert not torch.allclose(ours["llm.last"][i], hidden[-2], atol=1e-4)
