@@ -171,7 +171,7 @@ def test_text_mean_leaves_out_bos_and_padding(family_adapters, family):
     torch.testing.assert_close(out["llm.mean"][1], hidden[content:].mean(0), atol=2e-5, rtol=1e-4)
 
 
-LLM_ONLY = ["idefics2", "idefics3", "llava", "llava_next"]  # the paper's path: visual tokens + EOS, LLM alone
+LLM_ONLY = ["idefics2", "idefics3", "smolvlm", "llava", "llava_next"]  # the paper's path: visual tokens + EOS, LLM alone
 
 
 @pytest.mark.parametrize("family", LLM_ONLY)
