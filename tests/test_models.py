@@ -114,3 +114,18 @@ def test_text_mean_pools_content_tokens_and_eos_never_bos(adapters):
     torch.testing.assert_close(out["llm.mean"][1], hidden[1:].mean(0), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(out["llm.last"][1], hidden[-1], atol=1e-5, rtol=1e-4)
     assert not torch.allclose(out["llm.mean"][1], hidden.mean(0), atol=1e-4)  # BOS would change it
+
+
+def test_a_llava_architecture_with_another_vision_tower_is_refused(family_checkpoints, tmp_path):
+    """A Pixtral-style LlavaForConditionalGeneration (vision_config.model_type pixtral) packs its
+    images into one sequence: routing by the architecture alone would give one row for two images."""
+    import shutil
+
+    ckpt = tmp_path / "pixtral-like"
+    shutil.copytree(family_checkpoints["llava"], ckpt)
+    config = json.loads((ckpt / "config.json").read_text())
+    assert config["vision_config"]["model_type"] == "clip_vision_model" and adapter_class(ckpt).__name__ == "LlavaAdapter"
+    config["vision_config"]["model_type"] = "pixtral"
+    (ckpt / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FgvrError, match=r"LlavaForConditionalGeneration with a 'pixtral' vision tower is not supported"):
+        adapter_class(ckpt)

@@ -18,10 +18,17 @@ def adapter_class(path: str | Path) -> type:
     config = Path(path) / "config.json"
     if not config.exists():
         raise FgvrError(f"{config}: not found; is {path} a Hugging Face checkpoint folder?")
-    architectures = json.loads(config.read_text()).get("architectures") or []
+    settings = json.loads(config.read_text())
+    architectures = settings.get("architectures") or []
     for arch in architectures:
         if arch in BY_ARCHITECTURE:
-            return BY_ARCHITECTURE[arch].adapter_class()
+            family = BY_ARCHITECTURE[arch]
+            tower = (settings.get("vision_config") or {}).get("model_type")
+            if family.vision_types and tower not in family.vision_types:
+                raise FgvrError(f"{config}: {arch} with a {tower!r} vision tower is not supported (the {family.name} "
+                                f"adapter reads {list(family.vision_types)} towers; another tower can pack several "
+                                "images into one sequence)")
+            return family.adapter_class()
     raise FgvrError(f"{config}: architectures {architectures} are not supported; "
                     f"supported: {sorted(BY_ARCHITECTURE)}")
 

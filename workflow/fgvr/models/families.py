@@ -17,6 +17,10 @@ class Family:
     architectures: tuple[str, ...]  # config.json `architectures` entries it reads
     adapter: str  # "module:Class" under fgvr.models
     builder: str  # function of fgvr.models.demo that builds the tiny checkpoint
+    # vision towers (vision_config.model_type) the adapter reads; empty: any. One architecture can
+    # hold another tower that behaves otherwise (a Pixtral LlavaForConditionalGeneration packs
+    # its images into one sequence unless told their sizes)
+    vision_types: tuple[str, ...] = ()
 
     def adapter_class(self) -> type:
         module, name = self.adapter.split(":")
@@ -32,8 +36,10 @@ FAMILIES = (
     Family("idefics2", "mllm", ("Idefics2ForConditionalGeneration",), "idefics2:Idefics2Adapter", "idefics2"),
     Family("idefics3", "mllm", ("Idefics3ForConditionalGeneration",), "idefics3:Idefics3Adapter", "idefics3"),
     Family("smolvlm", "mllm", ("SmolVLMForConditionalGeneration",), "idefics3:Idefics3Adapter", "smolvlm"),
-    Family("llava", "mllm", ("LlavaForConditionalGeneration",), "llava:LlavaAdapter", "llava"),
-    Family("llava_next", "mllm", ("LlavaNextForConditionalGeneration",), "llava:LlavaNextAdapter", "llava_next"),
+    Family("llava", "mllm", ("LlavaForConditionalGeneration",), "llava:LlavaAdapter", "llava",
+           ("clip_vision_model", "siglip_vision_model")),
+    Family("llava_next", "mllm", ("LlavaNextForConditionalGeneration",), "llava:LlavaNextAdapter", "llava_next",
+           ("clip_vision_model", "siglip_vision_model")),
     Family("qwen2_vl", "mllm", ("Qwen2VLForConditionalGeneration",), "qwen2_vl:Qwen2VLAdapter", "qwen2_vl"),
     Family("qwen2_5_vl", "mllm", ("Qwen2_5_VLForConditionalGeneration",), "qwen2_vl:Qwen2VLAdapter", "qwen2_5_vl"),
     Family("siglip", "vlm", ("SiglipModel",), "siglip:SiglipAdapter", "siglip"),
