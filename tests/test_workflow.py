@@ -268,6 +268,8 @@ def test_changing_tsne_settings_reruns_only_tsne(demo, cfg, tmp_path):
     lambda c: c["extraction"].__setitem__("batch_size", 7),
     lambda c: c["models"]["demo-mllm"].__setitem__("batch_size", 5),
     lambda c: c["extraction"].__setitem__("device", "cpu"),
+    lambda c: c["models"]["demo-finetuned"]["finetune"].update(num_workers=2, checkpoint_every=7,
+                                                               collective_timeout_min=5),
 ])
 def test_speed_settings_rerun_nothing(demo, cfg, tmp_path, edit):
     assert planned_jobs(snakemake(demo, "-n", config=edited(cfg, tmp_path, edit))) == {}

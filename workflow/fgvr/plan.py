@@ -21,9 +21,13 @@ def model_dir(config: dict, model: str) -> str:
 
 
 def model_options(config: dict, model: str) -> dict:
-    """What decides a model's outputs; settings that only change speed (batch_size) are left
-    out, so that changing them reruns nothing (Snakemake reruns a job when its params change)."""
-    return {k: v for k, v in config["models"][model].items() if k != "batch_size"}
+    """What decides a model's outputs; settings that only change speed (batch_size, a fine-tuned
+    model's FINETUNE_SPEED) are left out, so that changing them reruns nothing (Snakemake reruns
+    a job when its params change)."""
+    options = {k: v for k, v in config["models"][model].items() if k != "batch_size"}
+    if "finetune" in options:
+        options["finetune"] = {k: v for k, v in options["finetune"].items() if k not in FINETUNE_SPEED}
+    return options
 
 
 BUILD_KEYS = ("kind", "family", "image_size", "seed", "vocab_from")
@@ -210,13 +214,22 @@ def finetune_spec(config: dict, model: str, stage: int) -> dict:
     from .prompts import PROMPT_FORMAT
 
     settings = dict(tune[f"stage{stage}"], seed=tune["seed"], prompt_format=PROMPT_FORMAT,
-                    checkpoint_every=tune["checkpoint_every"], gradient_checkpointing=tune["gradient_checkpointing"],
-                    gather=tune["gather"], max_grad_norm=tune["max_grad_norm"], lm_loss=tune["lm_loss"],
-                    collective_timeout_min=tune["collective_timeout_min"], num_workers=tune["num_workers"])
+                    gradient_checkpointing=tune["gradient_checkpointing"], gather=tune["gather"],
+                    max_grad_norm=tune["max_grad_norm"], lm_loss=tune["lm_loss"])
     return {"stage": stage, "model": start, "entry": f"models.{model}.finetune",
             "out": f"{TRAIN.format(model=model, stage=1)}/model" if stage == 1 else f"resources/models/{model}",
             "work": TRAIN.format(model=model, stage=stage), "datasets": finetune_files(config, model),
             "settings": settings, "lora": tune["lora"], "quantize": tune["quantize"], "dtype": tune["dtype"]}
+
+
+FINETUNE_SPEED = ("checkpoint_every", "num_workers", "collective_timeout_min")
+
+
+def finetune_run_settings(config: dict, model: str) -> dict:
+    """How a stage runs, not what it learns (read by the script, never a rerun trigger): checkpoint
+    frequency, DataLoader workers, the collectives' timeout."""
+    tune = config["models"][model]["finetune"]
+    return {key: tune[key] for key in FINETUNE_SPEED}
 
 
 def targets(config: dict) -> list[str]:

@@ -69,7 +69,6 @@ class Settings:
     num_workers: int = 0
     collective_timeout_min: int = 30
 
-    SPEED = ("checkpoint_every", "num_workers", "collective_timeout_min")
 
     @classmethod
     def of(cls, options: dict) -> "Settings":
@@ -78,7 +77,9 @@ class Settings:
 
     def results(self) -> dict:
         """What decides the trained weights (a checkpoint resumes only these)."""
-        return {k: v for k, v in vars(self).items() if k not in self.SPEED}
+        from ..plan import FINETUNE_SPEED
+
+        return {k: v for k, v in vars(self).items() if k not in FINETUNE_SPEED}
 
 
 def world() -> tuple[int, int]:
