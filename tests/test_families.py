@@ -234,3 +234,20 @@ def test_qwen_object_path_is_the_models_own_forward(family_adapters, family):
         torch.testing.assert_close(ours["llm.mean"][i], hidden.mean(0), atol=2e-5, rtol=1e-4)
         torch.testing.assert_close(ours["connector.mean"][i], torch.cat(list(own)).mean(0), atol=2e-5, rtol=1e-4)
         assert not torch.allclose(ours["llm.last"][i], hidden[-2], atol=1e-4)
+
+
+def test_every_family_gives_the_frozen_outputs(family_checkpoints, small_dataset):
+    """Representations, letter and names scores of every family equal those frozen before the
+    models/ refactor (tests/frozen.py); FGVR_FREEZE=1 writes them instead."""
+    import os
+
+    from frozen import FROZEN, outputs
+
+    now = outputs(family_checkpoints, small_dataset)
+    if os.environ.get("FGVR_FREEZE") == "1":
+        np.savez_compressed(FROZEN, **now)
+    frozen = dict(np.load(FROZEN))
+    # 3 VLMs x (2 image + 1 text representations), 7 MLLMs x (4 + 2, letter and names scores)
+    assert sorted(now) == sorted(frozen) and len(frozen) == 3 * 3 + 7 * 8
+    for key, value in frozen.items():
+        np.testing.assert_allclose(now[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
