@@ -268,7 +268,7 @@ def test_one_class_per_name_across_data_sets_and_the_training_splits(small_datas
     pets = _stage_files(small_dataset, tmp_path / "pets", "pets", rename={
         read_classes(small_dataset / "classes.csv")["class_name"][1]: "chihuahua"})
     samples = stage1_samples([DatasetFiles(**dogs), DatasetFiles(**pets)])
-    classes, manifest = read_classes(small_dataset / "classes.csv"), read_manifest(dogs["manifest"])
+    manifest = read_manifest(dogs["manifest"])
     train = manifest[manifest["split"] == "train"]
     chihuahuas = [s for s in samples if s.name.lower() == "chihuahua"]
     assert len(chihuahuas) == (train["label"] == 0).sum() + (train["label"] == 1).sum()  # one class across both

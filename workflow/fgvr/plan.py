@@ -116,8 +116,9 @@ def describe_settings(config: dict, dataset: str) -> dict:
         from .prompts import PROMPT_FORMAT
 
         gen = config["descriptions"]
-        out |= {"prompt_format": PROMPT_FORMAT, "generator": generator(config), "attributes": gen["attributes"], "max_new_tokens": gen["max_new_tokens"],
-                "attribute_list": gen.get("attribute_list"), "model": model_options(config, generator(config))}
+        out |= {"prompt_format": PROMPT_FORMAT, "generator": generator(config), "attributes": gen["attributes"],
+                "max_new_tokens": gen["max_new_tokens"], "attribute_list": gen.get("attribute_list"),
+                "model": model_options(config, generator(config))}
     return out
 
 
