@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from official_fixtures import DOG_EXTRA, FOCI_DIR, FOCI_FILES, NAMES, foci, foci_images, make, needs_foci
+from official_fixtures import DOG_EXTRA, FOCI_DIR, FOCI_FILES, NAMES, foci, foci_images, needs_foci
 
 from fgvr import options
 from fgvr.datasets.manifest import read_classes, read_manifest

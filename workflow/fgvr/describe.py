@@ -25,6 +25,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .io import FgvrError, write_csv, write_json
+from .prompts import PROMPT_FORMAT
 
 log = logging.getLogger("fgvr.describe")
 
@@ -100,9 +101,7 @@ class AnswerCache:
                     continue
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def key(self, item: str, attribute: str, prompt: str) -> str:
-        from .prompts import PROMPT_FORMAT  # answers to other prompt tokens are not reused
-
+    def key(self, item: str, attribute: str, prompt: str) -> str:  # other prompt tokens: other answers
         return hashlib.sha256(json.dumps([item, attribute, prompt, self.revision, PROMPT_FORMAT]).encode()).hexdigest()
 
     def get(self, key: str) -> str | None:

@@ -61,6 +61,7 @@ from .io import FgvrError, atomic_path, write_json
 from .options import N_OPTIONS, normalise, read_options
 from .plan import BLIND, mc4_source, sighted
 from .prompts import LETTERS, PROMPT_FORMAT, foci_wrap, mc_prompt, open_prompt
+from .prompts import question as default_question
 
 log = logging.getLogger("fgvr.evaluate")
 
@@ -213,9 +214,7 @@ def jobs_for(protocol: str, manifest: pd.DataFrame, classes: pd.DataFrame, optio
     options are shown by the names the row spells (``names``, FOCI's files) under
     ``option_names: official``, else by classes.csv's; ``wrap``: FOCI's around the mc prompt;
     ``question``: the data set's (default: from its super-category)."""
-    from . import prompts
-
-    question = question or prompts.question("", super_)
+    question = question or default_question("", super_)
     if option_names not in OPTION_NAMES:
         raise FgvrError(f"evaluation.option_names: {option_names!r}; expected one of {list(OPTION_NAMES)}")
     test = manifest[manifest["split"] == SPLIT]

@@ -66,42 +66,31 @@ def same_class(labels: torch.Tensor, all_labels: torch.Tensor) -> torch.Tensor:
     return labels[:, None] == all_labels[None, :]
 
 
-def oa(objects, descriptions, t, negatives=None, all_objects=None, all_descriptions=None, offset: int = 0,
-       pool=None, reduction: str = "mean"):
+def oa(objects, descriptions, t, negatives=None, pool=None, reduction: str = "mean"):
     """Object <-> description (each image has its own description: no class masking); the
     hard-negative descriptions (own ``negatives`` or a ``pool``) in the object -> description
     direction."""
-    all_objects = objects if all_objects is None else all_objects
-    all_descriptions = descriptions if all_descriptions is None else all_descriptions
-    return 0.5 * (info_nce(objects, all_descriptions, t, offset, negatives, pool=pool, reduction=reduction)
-                  + info_nce(descriptions, all_objects, t, offset, reduction=reduction))
+    return 0.5 * (info_nce(objects, descriptions, t, 0, negatives, pool=pool, reduction=reduction)
+                  + info_nce(descriptions, objects, t, reduction=reduction))
 
 
-def ac(descriptions, names, labels, t, negative_names=None, all_descriptions=None, all_names=None,
-       all_labels=None, offset: int = 0, negative_descriptions=None, pool_names=None, pool_descriptions=None,
-       pool_labels=None, reduction: str = "mean"):
+def ac(descriptions, names, labels, t, negative_names=None, negative_descriptions=None, pool_names=None,
+       pool_descriptions=None, pool_labels=None, reduction: str = "mean"):
     """Description <-> its class name, symmetric; names of the same class are not negatives.
     Description -> name also against the hard-negative names (own or pooled), name ->
     description against the hard-negative descriptions when given (the official loss)."""
-    all_descriptions = descriptions if all_descriptions is None else all_descriptions
-    all_names = names if all_names is None else all_names
-    all_labels = labels if all_labels is None else all_labels
-    same = same_class(labels, all_labels)
+    same = same_class(labels, labels)
     pool_same = same_class(labels, pool_labels) if pool_labels is not None else None
-    to_names = info_nce(descriptions, all_names, t, offset, negative_names, same, pool_names, pool_same, reduction)
-    to_descriptions = info_nce(names, all_descriptions, t, offset, negative_descriptions, same, pool_descriptions,
-                               pool_same, reduction)
+    to_names = info_nce(descriptions, names, t, 0, negative_names, same, pool_names, pool_same, reduction)
+    to_descriptions = info_nce(names, descriptions, t, 0, negative_descriptions, same, pool_descriptions, pool_same,
+                               reduction)
     return 0.5 * (to_names + to_descriptions)
 
 
-def cc(names, labels, t, negative_names=None, all_names=None, all_labels=None, offset: int = 0,
-       pool_names=None, pool_labels=None, reduction: str = "mean"):
+def cc(names, labels, t, negative_names=None, pool_names=None, pool_labels=None, reduction: str = "mean"):
     """Each name against the other classes' names in the batch and the hard-negative names."""
-    all_names = names if all_names is None else all_names
-    all_labels = labels if all_labels is None else all_labels
     pool_same = same_class(labels, pool_labels) if pool_labels is not None else None
-    return info_nce(names, all_names, t, offset, negative_names, same_class(labels, all_labels), pool_names,
-                    pool_same, reduction)
+    return info_nce(names, names, t, 0, negative_names, same_class(labels, labels), pool_names, pool_same, reduction)
 
 
 def official_cc(names, t, negative_names):
