@@ -30,7 +30,7 @@ from evaluate_throughput import chat_mllm  # noqa: E402  (Idefics2-8B with rando
 from extract_throughput import scratch_images  # noqa: E402
 from fgvr.describe import PROMPTS  # noqa: E402
 from fgvr.extract import load_image  # noqa: E402
-from fgvr.models.base import pick_device  # noqa: E402
+from fgvr.models.loading import pick_device  # noqa: E402
 
 ATTRIBUTES = ["bill shape", "wing color", "upperparts color", "breast pattern", "back color", "tail shape",
               "head pattern", "size"]

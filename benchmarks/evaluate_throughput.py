@@ -37,7 +37,7 @@ from fgvr import evaluate  # noqa: E402
 from fgvr.prompts import question  # noqa: E402
 from fgvr.extract import load_image  # noqa: E402
 from fgvr.models import load_adapter  # noqa: E402
-from fgvr.models.base import pick_device  # noqa: E402
+from fgvr.models.loading import pick_device  # noqa: E402
 from fgvr.models.demo import IDEFICS2_CHAT, build_demo  # noqa: E402
 from fgvr.models.idefics2 import Idefics2Adapter  # noqa: E402
 from fgvr.models.tokenizer import train_tokenizer  # noqa: E402

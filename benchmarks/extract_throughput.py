@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 from fgvr.datasets.synthetic import ATTRIBUTES, draw_bird  # noqa: E402
 from fgvr.extract import extract_split  # noqa: E402
 from fgvr.models import load_adapter  # noqa: E402
-from fgvr.models.base import pick_device  # noqa: E402
+from fgvr.models.loading import pick_device  # noqa: E402
 from fgvr.models.demo import build_demo  # noqa: E402
 from fgvr.models.idefics2 import Idefics2Adapter  # noqa: E402
 from fgvr.models.tokenizer import train_tokenizer  # noqa: E402

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_throughput import NAMES, chat_mllm  # noqa: E402
 from extract_throughput import scratch_images  # noqa: E402
 from fgvr.prompts import LETTERS, mc_prompt, open_prompt, question  # noqa: E402
-from fgvr.models.base import pick_device  # noqa: E402
+from fgvr.models.loading import pick_device  # noqa: E402
 from fgvr.train.data import Stage1Sample, Stage2Sample  # noqa: E402
 from fgvr.train.loop import Settings, train_stage  # noqa: E402
 

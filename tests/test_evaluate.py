@@ -126,7 +126,7 @@ def test_prompt_tokens_are_the_processors_own(family, family_checkpoints, data, 
     from transformers import AutoProcessor
 
     from fgvr.extract import load_image
-    from fgvr.models.base import image_only_processor
+    from fgvr.models.loading import image_only_processor
     from fgvr.train.data import DatasetFiles, stage2_samples
 
     manifest, classes, files = data

@@ -206,7 +206,7 @@ def test_weights_load_once_the_workers_run_and_timings_are_reported(demo_checkpo
     import multiprocessing
 
     from fgvr.models import load_adapter
-    from fgvr.models.base import Adapter
+    from fgvr.models.adapter import Adapter
 
     lazy = load_adapter(demo_checkpoints["mllm"], "mllm", weights=False)
     assert lazy.model is None and lazy.is_demo and lazy.architecture == "Idefics2ForConditionalGeneration"

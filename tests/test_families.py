@@ -9,7 +9,7 @@ from PIL import Image
 from fgvr.extract import extract_split
 from fgvr.datasets.manifest import read_descriptions, read_manifest
 from fgvr.models import adapter_class, load_adapter
-from fgvr.models.families import BY_ARCHITECTURE, BY_NAME, FAMILIES
+from fgvr.models.families import BY_NAME, FAMILIES
 from fgvr.store import read_store
 
 from conftest import FAMILY_KIND

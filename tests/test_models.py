@@ -6,7 +6,7 @@ from PIL import Image
 
 from fgvr.io import FgvrError
 from fgvr.models import adapter_class, load_adapter
-from fgvr.models.families import BY_ARCHITECTURE
+from fgvr.models.families import GENERIC, MODEL_TYPES
 
 
 def images(n, size=32):
@@ -53,11 +53,13 @@ def test_results_do_not_depend_on_the_batch(adapters, kind):
 def test_idefics2_object_path_is_the_papers(adapters):
     """llm.last is the LLM's last layer at an EOS appended after the connector's visual tokens."""
     adapter = adapters["mllm"]
-    batch = adapter.preprocess(images(2))
+    ims = images(2)
+    batch = adapter.preprocess(ims)
     core = adapter.model.model
+    own = adapter.image_processor([[im] for im in ims], do_image_splitting=False, return_tensors="pt")
     with torch.no_grad():
-        features = core.get_image_features(pixel_values=batch["pixel_values"][:, None],
-                                           pixel_attention_mask=batch["pixel_attention_mask"][:, None])
+        features = core.get_image_features(pixel_values=own["pixel_values"],
+                                           pixel_attention_mask=own["pixel_attention_mask"])
         tokens = torch.stack(features.pooler_output)
         assert tokens.shape[1] == adapter.model.config.perceiver_config.resampler_n_latents
         eos = core.text_model.get_input_embeddings()(torch.tensor([[adapter.tokenizer.eos_token_id]] * 2))
@@ -67,11 +69,26 @@ def test_idefics2_object_path_is_the_papers(adapters):
     torch.testing.assert_close(out["connector.mean"], tokens.mean(1), atol=1e-5, rtol=1e-4)
 
 
-def test_unsupported_architecture_lists_the_families(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+def test_a_model_that_is_not_image_text_to_text_is_refused_by_name(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
     with pytest.raises(FgvrError) as err:
         adapter_class(tmp_path)
-    assert "BertModel" in str(err.value) and all(f in str(err.value) for f in BY_ARCHITECTURE)
+    assert "'bert'" in str(err.value) and "BertModel" in str(err.value)
+    assert all(t in str(err.value) for t in MODEL_TYPES)
+
+
+def test_an_unknown_image_text_to_text_type_gets_the_generic_adapter(tmp_path, caplog):
+    """A type transformers lists as image-text-to-text but the table does not name (here
+    Aya Vision) is read with the generic adapter's defaults, and the log says so."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    from fgvr.models import family_of
+
+    assert "aya_vision" in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES and "aya_vision" not in MODEL_TYPES
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "aya_vision"}))
+    with caplog.at_level("WARNING", logger="fgvr.models"):
+        assert family_of(tmp_path) is GENERIC and adapter_class(tmp_path).kind == "mllm"
+    assert "'aya_vision' is not in the family table" in caplog.text
 
 
 def test_not_a_checkpoint_folder(tmp_path):
@@ -116,16 +133,22 @@ def test_text_mean_pools_content_tokens_and_eos_never_bos(adapters):
     assert not torch.allclose(out["llm.mean"][1], hidden.mean(0), atol=1e-4)  # BOS would change it
 
 
-def test_a_llava_architecture_with_another_vision_tower_is_refused(family_checkpoints, tmp_path):
+def test_a_llava_architecture_is_routed_by_its_vision_tower(family_checkpoints, tmp_path):
     """A Pixtral-style LlavaForConditionalGeneration (vision_config.model_type pixtral) packs its
-    images into one sequence: routing by the architecture alone would give one row for two images."""
+    images into one sequence: it gets the pixtral row, and a tower no row names is refused, where
+    routing by the architecture alone would give one row for two images."""
     import shutil
 
-    ckpt = tmp_path / "pixtral-like"
+    from fgvr.models import family_of
+
+    ckpt = tmp_path / "llava-like"
     shutil.copytree(family_checkpoints["llava"], ckpt)
     config = json.loads((ckpt / "config.json").read_text())
-    assert config["vision_config"]["model_type"] == "clip_vision_model" and adapter_class(ckpt).__name__ == "LlavaAdapter"
+    assert config["vision_config"]["model_type"] == "clip_vision_model" and family_of(ckpt).name == "llava"
     config["vision_config"]["model_type"] = "pixtral"
     (ckpt / "config.json").write_text(json.dumps(config))
-    with pytest.raises(FgvrError, match=r"LlavaForConditionalGeneration with a 'pixtral' vision tower is not supported"):
+    assert family_of(ckpt).name == "pixtral" and family_of(ckpt).packed
+    config["vision_config"]["model_type"] = "dinov2"
+    (ckpt / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FgvrError, match=r"'llava' model with a 'dinov2' vision tower is not supported"):
         adapter_class(ckpt)

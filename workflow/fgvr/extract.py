@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .io import FgvrError
-from .models.base import Adapter
+from .models.adapter import Adapter
 from .store import PartialStore, fingerprint
 
 log = logging.getLogger("fgvr.extract")

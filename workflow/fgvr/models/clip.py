@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import VLMAdapter
+from .adapter import VLMAdapter
 
 
 class ClipAdapter(VLMAdapter):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .base import image_only
+from .loading import image_only, processor_class
 from .families import BY_NAME, KINDS
 from .tokenizer import train_tokenizer
 
@@ -34,6 +34,26 @@ QWEN_CHAT = ("{% for message in messages %}{% if loop.first and message['role'] 
              "{% for c in message['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
              "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
              "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def im_chat(image: str) -> str:
+    """The <|im_start|> role ... <|im_end|> template of Qwen2-based models (LLaVA-OneVision,
+    InternVL3: image first as ``image``, no default system turn)."""
+    return ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% for c in message['content'] %}"
+            "{% if c['type'] == 'image' %}" + image + "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+            "{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+# Gemma 3's turns (its template writes BOS; assistant turns are "model")
+GEMMA_CHAT = ("{{ bos_token }}{% for message in messages %}<start_of_turn>"
+              "{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n{% for c in message['content'] %}"
+              "{% if c['type'] == 'image' %}<start_of_image>{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+              "{% endfor %}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+# Mistral's [INST] ... [/INST] answer</s>, images as [IMG] (Pixtral, Mistral-Small-3.1)
+MISTRAL_CHAT = ("{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}[INST]"
+                "{% for c in message['content'] %}{% if c['type'] == 'image' %}[IMG]{% elif c['type'] == 'text' %}"
+                "{{ c['text'] }}{% endif %}{% endfor %}[/INST]{% else %}{% for c in message['content'] %}{{ c['text'] }}"
+                "{% endfor %}{{ eos_token }}{% endif %}{% endfor %}")
 LLAVA_CHAT = ("{% for message in messages %}{{ message['role'].upper() + ': ' }}{% for c in message['content'] %}"
               "{% if c['type'] == 'image' %}{{ '<image>\n' }}{% endif %}{% endfor %}{% for c in message['content'] %}"
               "{% if c['type'] == 'text' %}{{ c['text'] + ' ' }}{% endif %}{% endfor %}{% endfor %}"
@@ -145,12 +165,14 @@ def llava_next(out, texts, size, seed):
     _llava_like(out, texts, size, seed, next_=True)
 
 
+QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
+                "<|video_pad|>"]
+
+
 def _qwen_like(out, texts, size, seed, v25: bool):
     import transformers as tf
 
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
-               "<|video_pad|>"]
-    tok = train_tokenizer(texts, "$A", extra_special=special)
+    tok = train_tokenizer(texts, "$A", extra_special=QWEN_SPECIAL)
     tok.eos_token = "<|im_end|>"
     tid = tok.convert_tokens_to_ids
     patch = _patch(size) // 2 * 2 or 2
@@ -183,6 +205,128 @@ def qwen2_vl(out, texts, size, seed):
 
 def qwen2_5_vl(out, texts, size, seed):
     _qwen_like(out, texts, size, seed, v25=True)
+
+
+def qwen3_vl(out, texts, size, seed):
+    import transformers as tf
+
+    tok = train_tokenizer(texts, "$A", extra_special=QWEN_SPECIAL)
+    tok.eos_token = "<|im_end|>"
+    tid = tok.convert_tokens_to_ids
+    patch = _patch(size) // 2 * 2 or 2
+    text = dict(LLM, **_ids(tok), head_dim=16,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3],
+                                 "mrope_interleaved": True})
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=LLM["hidden_size"],
+                  patch_size=patch, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64,
+                  deepstack_visual_indexes=[0])
+    config = tf.Qwen3VLConfig(text_config=text, vision_config=vision, image_token_id=tid("<|image_pad|>"),
+                              video_token_id=tid("<|video_pad|>"), vision_start_token_id=tid("<|vision_start|>"),
+                              vision_end_token_id=tid("<|vision_end|>"))
+    images = tf.Qwen2VLImageProcessorPil(patch_size=patch, merge_size=2, temporal_patch_size=2,
+                                         size={"shortest_edge": 4 * patch * patch, "longest_edge": size * size})
+    processor = image_only(tf.Qwen3VLProcessor)(images, tok, chat_template=QWEN_CHAT)
+    _save(out, tf.Qwen3VLForConditionalGeneration, config, processor, tok, seed)
+
+
+def llava_onevision(out, texts, size, seed):
+    import transformers as tf
+
+    tok = train_tokenizer(texts, "$A", extra_special=["<|im_start|>", "<|im_end|>", "<image>", "<video>"])
+    tok.eos_token = "<|im_end|>"
+    patch = _patch(size)
+    config = tf.LlavaOnevisionConfig(
+        vision_config=dict(VIT, model_type="siglip_vision_model", image_size=size, patch_size=patch),
+        text_config=dict(LLM, model_type="qwen2", **_ids(tok)), image_token_index=tok.convert_tokens_to_ids("<image>"),
+        video_token_index=tok.convert_tokens_to_ids("<video>"), image_grid_pinpoints=[[size, size]],
+        vision_feature_select_strategy="full", vision_feature_layer=-1)
+    images = tf.LlavaOnevisionImageProcessorPil(size={"height": size, "width": size}, image_grid_pinpoints=[[size, size]])
+    processor = image_only(tf.LlavaOnevisionProcessor)(images, tok, num_image_tokens=(size // patch) ** 2,
+                                                       vision_feature_select_strategy="full",
+                                                       chat_template=im_chat("<image>\n"))
+    _save(out, tf.LlavaOnevisionForConditionalGeneration, config, processor, tok, seed)
+
+
+def internvl(out, texts, size, seed):
+    import transformers as tf
+
+    named = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
+             "video_token": "<video>"}
+    tok = train_tokenizer(texts, "$A", extra_special=["<|im_start|>", "<|im_end|>"], named=named)
+    tok.eos_token = "<|im_end|>"
+    patch = _patch(size)
+    config = tf.InternVLConfig(
+        vision_config=dict(VIT, image_size=[size, size], patch_size=[patch, patch]),
+        text_config=dict(LLM, model_type="qwen2", **_ids(tok)), image_token_id=tok.convert_tokens_to_ids("<IMG_CONTEXT>"),
+        image_seq_length=(size // patch) ** 2 // 4, downsample_ratio=0.5)
+    images = tf.GotOcr2ImageProcessorPil(size={"height": size, "width": size}, crop_to_patches=False)
+    processor = image_only(tf.InternVLProcessor)(images, tok, image_seq_length=config.image_seq_length,
+                                                 chat_template=im_chat("<IMG_CONTEXT>\n"))
+    _save(out, tf.InternVLForConditionalGeneration, config, processor, tok, seed)
+
+
+def gemma3(out, texts, size, seed):
+    import transformers as tf
+
+    named = {"boi_token": "<start_of_image>", "image_token": "<image_soft_token>", "eoi_token": "<end_of_image>"}
+    tok = train_tokenizer(texts, "<bos> $A", extra_special=["<start_of_turn>", "<end_of_turn>"], named=named,
+                          bos="<bos>")
+    tok.eos_token = "<end_of_turn>"  # what an instruction-tuned Gemma 3 ends its turn with
+    tid = tok.convert_tokens_to_ids
+    patch, tokens = _patch(size), 4
+    config = tf.Gemma3Config(
+        vision_config=dict(VIT, model_type="siglip_vision_model", image_size=size, patch_size=patch),
+        text_config=dict(LLM, **_ids(tok), head_dim=16, sliding_window=64), mm_tokens_per_image=tokens,
+        boi_token_index=tid("<start_of_image>"), eoi_token_index=tid("<end_of_image>"),
+        image_token_index=tid("<image_soft_token>"))
+    images = tf.Gemma3ImageProcessorPil(size={"height": size, "width": size})
+    processor = tf.Gemma3Processor(images, tok, image_seq_length=tokens, chat_template=GEMMA_CHAT)
+    _save(out, tf.Gemma3ForConditionalGeneration, config, processor, tok, seed)
+
+
+def paligemma(out, texts, size, seed):
+    import transformers as tf
+
+    tok = train_tokenizer(texts, "<bos> $A", extra_special=["<image>"], bos="<bos>")
+    patch = _patch(size)
+    config = tf.PaliGemmaConfig(
+        vision_config=dict(VIT, model_type="siglip_vision_model", image_size=size, patch_size=patch,
+                           projection_dim=LLM["hidden_size"]),
+        text_config=dict(LLM, model_type="gemma2", **_ids(tok), head_dim=16), projection_dim=LLM["hidden_size"],
+        image_token_index=tok.convert_tokens_to_ids("<image>"))
+    images = tf.SiglipImageProcessorPil(size={"height": size, "width": size})
+    images.image_seq_length = (size // patch) ** 2
+    processor = tf.PaliGemmaProcessor(images, tok)  # pt / mix releases ship no chat template
+    _save(out, tf.PaliGemmaForConditionalGeneration, config, processor, tok, seed)
+
+
+def _pixtral_like(out, texts, size, seed, mistral3: bool):
+    import transformers as tf
+
+    tok = train_tokenizer(texts, "<s> $A", extra_special=["[IMG]", "[IMG_BREAK]", "[IMG_END]", "[INST]", "[/INST]"])
+    patch, merge = _patch(size), 2 if mistral3 else 1
+    vision = dict(VIT, model_type="pixtral", image_size=size, patch_size=patch, head_dim=32)
+    text = dict(LLM, model_type="mistral", **_ids(tok))
+    if mistral3:
+        config = tf.Mistral3Config(vision_config=vision, text_config=text, spatial_merge_size=merge,
+                                   image_token_index=tok.convert_tokens_to_ids("[IMG]"))
+    else:
+        config = tf.LlavaConfig(vision_config=vision, text_config=text, vision_feature_layer=-1,
+                                vision_feature_select_strategy="full",
+                                image_token_index=tok.convert_tokens_to_ids("[IMG]"))
+    images = tf.PixtralImageProcessorPil(size={"longest_edge": size}, patch_size=patch * merge)
+    processor = processor_class("PixtralProcessor")(images, tok, patch_size=patch, spatial_merge_size=merge,
+                                                    chat_template=MISTRAL_CHAT)
+    _save(out, tf.Mistral3ForConditionalGeneration if mistral3 else tf.LlavaForConditionalGeneration, config,
+          processor, tok, seed)
+
+
+def mistral3(out, texts, size, seed):
+    _pixtral_like(out, texts, size, seed, mistral3=True)
+
+
+def pixtral(out, texts, size, seed):
+    _pixtral_like(out, texts, size, seed, mistral3=False)
 
 
 def siglip(out, texts, size, seed):

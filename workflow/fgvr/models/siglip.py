@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import VLMAdapter, masked_mean
+from .adapter import VLMAdapter, masked_mean
 
 TEXT_LENGTH = 64
 

@@ -20,12 +20,17 @@ CHAT_TEXTS = [f"Answer: {letter}" for letter in "ABCDEFGH"] * 64
 
 
 def train_tokenizer(texts: list[str], template: str, vocab_size: int = 512,
-                    extra_special: list[str] = ()) -> PreTrainedTokenizerFast:
+                    extra_special: list[str] = (), named: dict[str, str] | None = None,
+                    bos: str | None = None) -> PreTrainedTokenizerFast:
     """A BPE over printable ASCII plus merges learnt from ``texts``.
 
     ``template`` is the post-processor, as the real family's tokenizer does it: "<s> $A" for
     Llama/Mistral-style LLMs (BOS first), "$A </s>" for SigLIP's text tower (EOS last).
+    ``named``: special tokens a processor reads by attribute (Gemma 3's ``boi_token``, InternVL's
+    ``context_image_token`` ...); ``bos``: another BOS spelling than "<s>" (Gemma's "<bos>").
     """
+    named = dict(named or {})
+    extra_special = list(extra_special) + [t for t in [*named.values(), bos] if t and t not in extra_special]
     tok = Tokenizer(models.BPE(unk_token=SPECIAL["unk_token"]))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
@@ -37,9 +42,10 @@ def train_tokenizer(texts: list[str], template: str, vocab_size: int = 512,
         show_progress=False,
     )
     tok.train_from_iterator(sorted(set(texts)) + CHAT_TEXTS, trainer=trainer)
+    special = dict(SPECIAL, **({"bos_token": bos} if bos else {}))
     tok.post_processor = processors.TemplateProcessing(
-        single=template, special_tokens=[(t, tok.token_to_id(t)) for t in SPECIAL.values() if t in template])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL)
+        single=template, special_tokens=[(t, tok.token_to_id(t)) for t in special.values() if t in template])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **special, **({"extra_special_tokens": named} if named else {}))
     if extra_special:
         fast.add_special_tokens({"additional_special_tokens": list(extra_special)})
     return fast
