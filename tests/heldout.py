@@ -100,6 +100,12 @@ def _save_model(model_class, config, out: Path, seed: int) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_class(config)
+        # transformers starts some weights at zero (Gemma 3's projector matrix, InternViT's
+        # position embeddings); a trained checkpoint never has them so, and a zero projector
+        # would make every image's visual tokens equal
+        for param in model.parameters():
+            if param.dim() > 1 and torch.count_nonzero(param) == 0:
+                param.data.normal_(0.0, 0.05)
     model.config.fgvr_demo = True
     model.save_pretrained(out)
 

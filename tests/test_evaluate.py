@@ -22,9 +22,12 @@ from fgvr.options import _arranged, write_options
 from fgvr.prompts import PROMPT_FORMAT
 from official_fixtures import FOCI_DIR, FOCI_FILES, needs_foci
 
-CHAT_FAMILIES = ["idefics2", "idefics3", "llava", "llava_next"]
-# their processors want a video processor, which needs torchvision; without it they load images-only
-TORCHVISION_FAMILIES = ["qwen2_vl", "qwen2_5_vl", "smolvlm"]
+CHAT_FAMILIES = ["idefics2", "idefics3", "llava", "llava_next", "gemma3"]
+# their processors want torchvision (a video processor, or Pixtral's resize helper); without it
+# they load for images and text only
+TORCHVISION_FAMILIES = ["qwen2_vl", "qwen2_5_vl", "smolvlm", "qwen3_vl", "llava_onevision", "internvl", "mistral3",
+                        "pixtral"]
+NO_TEMPLATE_FAMILIES = ["paligemma"]  # prompted with its model card's task prefix
 
 
 QUESTION = "Which of these birds is shown in the image?"
@@ -71,7 +74,7 @@ def lines(path):
 
 # ------------------------------------------------------------------------------ batch invariance
 
-@pytest.mark.parametrize("family", CHAT_FAMILIES + TORCHVISION_FAMILIES)
+@pytest.mark.parametrize("family", CHAT_FAMILIES + TORCHVISION_FAMILIES + NO_TEMPLATE_FAMILIES)
 def test_answers_do_not_depend_on_the_batch(family, family_checkpoints, data, tmp_path):
     ckpt = family_checkpoints[family]
     adapter = load_adapter(ckpt, "mllm", weights=False)
@@ -102,7 +105,9 @@ def test_processors_that_want_torchvision_load_for_images_and_text(family, famil
     from transformers import AutoProcessor
 
     adapter = load_adapter(family_checkpoints[family], "mllm", weights=False)
-    expected = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor", "smolvlm": "SmolVLMProcessor"}
+    expected = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor", "smolvlm": "SmolVLMProcessor",
+                "qwen3_vl": "Qwen3VLProcessor", "llava_onevision": "LlavaOnevisionProcessor",
+                "internvl": "InternVLProcessor", "mistral3": "PixtralProcessor", "pixtral": "PixtralProcessor"}
     assert type(adapter.processor).__name__ == expected[family] and adapter.processor.chat_template
     if importlib.util.find_spec("torchvision") is None:
         with pytest.raises((ImportError, OSError), match="(?i)torchvision|video processor"):
@@ -673,3 +678,22 @@ def test_mc4_foci_on_the_official_files(name, objects, spelt, full, demo_checkpo
             assert any(spelt in r["names"] for r in got)
     if name == "dogs120":  # the official spelling is not classes.csv's
         assert spelt not in by_label.values()
+
+
+def test_paligemma_is_prompted_with_its_task_prefix(family_checkpoints, data):
+    """PaliGemma (no chat template in its pt / mix releases) is asked as its model card asks it:
+    the image tokens, BOS, "answer en " + the question, a newline; its names scoring trains the
+    answer as the processor's suffix: the answer and EOS after the prefix, all else unlabelled."""
+    from PIL import Image
+
+    adapter = load_adapter(family_checkpoints["paligemma"], "mllm", weights=False)
+    tok = adapter.processor.tokenizer
+    image = Image.new("RGB", (32, 32), (10, 120, 30))
+    seq = adapter.processor.image_seq_length
+    ours = adapter.chat_batch([QUESTION], [image])["input_ids"][0].tolist()
+    card = tok("<image>" * seq + tok.bos_token + "answer en " + QUESTION + "\n", add_special_tokens=False)
+    assert ours == card["input_ids"]
+    trained = adapter.answer_encode([QUESTION], [image], ["Azure Tit"])
+    labelled = trained["input_ids"][0][trained["labels"][0] != -100].tolist()
+    assert labelled == tok("Azure Tit", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    assert trained["input_ids"][0, :len(ours)].tolist() == ours

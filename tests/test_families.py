@@ -8,11 +8,11 @@ from PIL import Image
 
 from fgvr.extract import extract_split
 from fgvr.datasets.manifest import read_descriptions, read_manifest
-from fgvr.models import adapter_class, load_adapter
+from fgvr.models import adapter_class, family_of, load_adapter
 from fgvr.models.families import BY_NAME, FAMILIES
 from fgvr.store import read_store
 
-from conftest import FAMILY_KIND
+from conftest import FAMILY_KIND, FROZEN_FAMILIES
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,14 @@ def images(sizes):
     return [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in sizes]
 
 
-def test_every_architecture_has_a_builder_and_an_adapter(family_checkpoints):
+def test_every_checkpoint_is_routed_to_its_own_row(family_checkpoints):
+    """Each built checkpoint, read back from its config.json alone (model type and vision tower),
+    gets the row that built it: Pixtral's LLaVA and CLIP's LLaVA share an architecture."""
     import json
-    archs = {json.loads((p / "config.json").read_text())["architectures"][0] for p in family_checkpoints.values()}
-    assert archs == set(BY_ARCHITECTURE)
+
     assert set(BY_NAME) == {f for f, _ in FAMILY_KIND}
+    for family, path in family_checkpoints.items():
+        assert family_of(path).name == family, (family, json.loads((path / "config.json").read_text())["model_type"])
 
 
 @pytest.mark.parametrize("family, kind", FAMILY_KIND)
@@ -42,6 +45,7 @@ def test_keys_sizes_and_batch_independence(family_adapters, family, kind):
     assert set(together) == set(adapter.image_keys)
     for key, value in together.items():
         assert value.shape == (3, sizes[key]) and torch.isfinite(value).all()
+        assert not torch.allclose(value[0], value[1], atol=1e-5), (family, key)  # no degenerate (zero) path
     alone = adapter.encode_images(adapter.preprocess(ims[1:2]))
     for key in adapter.image_keys:
         torch.testing.assert_close(together[key][1], alone[key][0], atol=2e-5, rtol=1e-4)
@@ -51,27 +55,42 @@ def test_keys_sizes_and_batch_independence(family_adapters, family, kind):
         assert value.shape == (2, sizes[key]) and not torch.allclose(value[0], value[1])
 
 
-CONNECTOR_CHECKS = ["idefics2", "idefics3", "smolvlm", "llava", "qwen2_vl", "qwen2_5_vl"]
+# How each family's own code is called on an image, one view per image (the official no-tiling
+# settings: Idefics' do_image_splitting=False, InternVL's crop_to_patches=False); written here,
+# not read from the family table.
+OWN_IMAGE_CALL = {"idefics2": {"do_image_splitting": False}, "idefics3": {"do_image_splitting": False},
+                  "smolvlm": {"do_image_splitting": False}, "internvl": {"crop_to_patches": False}}
+NESTED = ("idefics2", "idefics3", "smolvlm", "gemma3")  # processors that take one list of images per prompt
+ANYRES = ("llava_next", "llava_onevision")  # get_image_features returns the global view's tokens first
 
 
-@pytest.mark.parametrize("family", CONNECTOR_CHECKS)
-def test_visual_tokens_are_the_models_own(family_adapters, family):
-    """connector.mean is the mean of what the model's own get_image_features hands its LLM."""
-    adapter = family_adapters[family]
-    ims = images([(32, 32), (32, 32)])
-    batch = adapter.preprocess(ims)
+def own_visual_tokens(adapter, family, ims):
+    """Each image's visual tokens from the model's own get_image_features, on the image
+    processor's own output for these images (no project code between)."""
+    import inspect
+
+    given = [[im] for im in ims] if family in NESTED else ims
+    processed = adapter.image_processor(given, return_tensors="pt", **OWN_IMAGE_CALL.get(family, {}))
     core = adapter.model.model
+    accepted = inspect.signature(core.get_image_features).parameters
     with torch.no_grad():
-        if family.startswith("qwen"):
-            own = core.get_image_features(pixel_values=batch["pixel_values"], image_grid_thw=batch["image_grid_thw"])
-        elif family == "llava":
-            own = core.get_image_features(pixel_values=batch["pixel_values"], vision_feature_layer=-2,
-                                          vision_feature_select_strategy="default")
-        else:
-            own = core.get_image_features(pixel_values=batch["pixel_values"][:, None],
-                                          pixel_attention_mask=batch["pixel_attention_mask"][:, None])
-    expected = torch.stack([t.reshape(-1, t.shape[-1]).mean(0) for t in own.pooler_output])
-    torch.testing.assert_close(adapter.encode_images(batch)["connector.mean"], expected, atol=1e-5, rtol=1e-4)
+        own = core.get_image_features(**{k: v for k, v in processed.items() if k in accepted}).pooler_output
+    rows = [t.reshape(-1, t.shape[-1]) for t in own]
+    if family in ANYRES:  # the global view: the first (image_size / patch)^2 tokens
+        vc = adapter.model.config.vision_config
+        rows = [r[:(vc.image_size // vc.patch_size) ** 2] for r in rows]
+    return rows
+
+
+@pytest.mark.parametrize("family", [f for f, k in FAMILY_KIND if k == "mllm"])
+def test_visual_tokens_are_the_models_own(family_adapters, family):
+    """connector.mean is the mean of what the model's own get_image_features hands its LLM, one
+    row per image (mixed sizes: packed and padded families split them back)."""
+    adapter = family_adapters[family]
+    ims = images([(32, 32), (40, 28)])
+    expected = torch.stack([t.mean(0) for t in own_visual_tokens(adapter, family, ims)])
+    torch.testing.assert_close(adapter.encode_images(adapter.preprocess(ims))["connector.mean"], expected,
+                               atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("family", ["siglip", "siglip2", "clip"])
@@ -85,16 +104,15 @@ def test_vlm_embeddings_are_the_models_own(family_adapters, family):
     torch.testing.assert_close(adapter.encode_images(batch)["embed"], own, atol=1e-5, rtol=1e-4)
 
 
-def test_qwen_uses_multimodal_rope(family_adapters):
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen3_vl"])
+def test_qwen_uses_multimodal_rope(family_adapters, family):
     """Run without M-RoPE (1-D positions), the EOS state differs: positions really are 3-D."""
-    adapter = family_adapters["qwen2_vl"]
+    adapter = family_adapters[family]
     batch = adapter.preprocess(images([(32, 48)]))
     ours = adapter.encode_images(batch)["llm.last"]
-    ids, mask = adapter.token_ids(batch["image_grid_thw"])
     with torch.no_grad():
-        flat = adapter.model.model(input_ids=ids, attention_mask=mask, pixel_values=batch["pixel_values"],
-                                   image_grid_thw=batch["image_grid_thw"],
-                                   position_ids=torch.arange(ids.shape[1])[None]).last_hidden_state[:, -1]
+        flat = adapter.model.model(**batch, position_ids=torch.arange(batch["input_ids"].shape[1])[None]
+                                   ).last_hidden_state[:, -1]
     assert not torch.allclose(ours, flat, atol=1e-4)
 
 
@@ -171,40 +189,39 @@ def test_text_mean_leaves_out_bos_and_padding(family_adapters, family):
     torch.testing.assert_close(out["llm.mean"][1], hidden[content:].mean(0), atol=2e-5, rtol=1e-4)
 
 
-LLM_ONLY = ["idefics2", "idefics3", "smolvlm", "llava", "llava_next"]  # the paper's path: visual tokens + EOS, LLM alone
+# the paper's path: visual tokens + EOS through the LLM alone
+LLM_ONLY = ["idefics2", "idefics3", "smolvlm", "llava", "llava_next", "llava_onevision", "internvl"]
+
+
+def own_vision_features(adapter, family, ims):
+    """(B, P, Dv) what each family's connector consumes, from its vision tower's own outputs."""
+    cfg, core = adapter.model.config, adapter.model.model
+    given = [[im] for im in ims] if family in NESTED else ims
+    pixels = adapter.image_processor(given, return_tensors="pt", **OWN_IMAGE_CALL.get(family, {}))["pixel_values"]
+    if family in NESTED or family in ANYRES:
+        pixels = pixels[:, 0]  # one image per prompt / the global view
+    if family.startswith("idefics") or family == "smolvlm":
+        return core.vision_model(pixel_values=pixels).last_hidden_state
+    hidden = core.vision_tower(pixels, output_hidden_states=True).hidden_states[cfg.vision_feature_layer]
+    return hidden[:, 1:] if cfg.vision_feature_select_strategy == "default" else hidden
 
 
 @pytest.mark.parametrize("family", LLM_ONLY)
 def test_all_four_representations_are_the_models_own(family_adapters, family):
     """For two unpadded images, the four image-side representations against the model's own
-    calls: its vision encoder (vision.mean), its get_image_features (connector.mean; LLaVA-NeXT:
-    the first of its views, the global one, whose tokens come first), and its decoder
+    calls: its vision tower (vision.mean: the layer and CLS choice its config names), its
+    get_image_features (connector.mean; anyres: the global view), and its decoder
     (get_decoder()) run on those tokens followed by the EOS embedding (llm.last at the last
     position, llm.mean over all of them)."""
     adapter = family_adapters[family]
     ims = images([(32, 32), (32, 32)])
-    core = adapter.model.model
-    processed = adapter.image_processor(ims, return_tensors="pt")
     with torch.no_grad():
-        if family.startswith("llava"):
-            pixels = processed["pixel_values"]
-            extra = {"image_sizes": processed["image_sizes"]} if family == "llava_next" else {}
-            own = core.get_image_features(pixel_values=pixels, vision_feature_layer=-2,
-                                          vision_feature_select_strategy="default", **extra).pooler_output
-            first = pixels[:, 0] if family == "llava_next" else pixels
-            vision = core.vision_tower(first, output_hidden_states=True).hidden_states[-2][:, 1:]
-        else:
-            pixels = adapter.preprocess(ims)["pixel_values"]
-            own = core.get_image_features(pixel_values=pixels[:, None]).pooler_output
-            vision = core.vision_model(pixel_values=pixels).last_hidden_state
-        n = adapter.encode_images(adapter.preprocess(ims))["connector.mean"].shape[0]
-        per_image = adapter.visual(adapter.preprocess(ims)).tokens.shape[1]
-        tokens = torch.stack([t.reshape(-1, t.shape[-1])[:per_image] for t in own])
+        vision = own_vision_features(adapter, family, ims)
+        tokens = torch.stack(own_visual_tokens(adapter, family, ims))
         eos = adapter.model.get_input_embeddings()(torch.tensor([adapter.tokenizer.eos_token_id]))
         sequence = torch.cat([tokens, eos[None].expand(len(tokens), 1, -1)], 1)
         hidden = adapter.model.get_decoder()(inputs_embeds=sequence).last_hidden_state
     ours = adapter.encode_images(adapter.preprocess(ims))
-    assert n == 2
     expected = {"vision.mean": vision.mean(1), "connector.mean": tokens.mean(1), "llm.last": hidden[:, -1],
                 "llm.mean": hidden.mean(1)}
     for key, value in expected.items():
@@ -212,28 +229,50 @@ def test_all_four_representations_are_the_models_own(family_adapters, family):
     assert not torch.allclose(ours["llm.last"], hidden[:, -2], atol=1e-4)  # one position early is not it
 
 
-@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
-def test_qwen_object_path_is_the_models_own_forward(family_adapters, family):
-    """Qwen's object path against the model run as its own processor prepares an image:
-    "<|vision_start|><|image_pad|><|vision_end|>" + EOS expanded by the processor (one pad per
-    merged token, mm_token_type_ids marking them), positions left to the model (M-RoPE): llm.last
-    at EOS, llm.mean over the sequence; connector.mean from get_image_features. Two images of
-    different sizes in one batch (padding) against each alone."""
+# The model's own image text, which its processor expands (one pad per visual token, row breaks,
+# start / end of image); written here from the model cards, not read from the family table.
+IMAGE_TEXT = {"qwen2_vl": "<|vision_start|><|image_pad|><|vision_end|>",
+              "qwen2_5_vl": "<|vision_start|><|image_pad|><|vision_end|>",
+              "qwen3_vl": "<|vision_start|><|image_pad|><|vision_end|>", "gemma3": "<start_of_image>",
+              "paligemma": "<image>", "mistral3": "[IMG]", "pixtral": "[IMG]"}
+
+
+@pytest.mark.parametrize("family", sorted(IMAGE_TEXT))
+def test_model_path_is_the_models_own_forward(family_adapters, family):
+    """Families whose positions or attention depend on the image (M-RoPE, bidirectional image
+    attention, row breaks) against the model run as its own processor prepares one image: its
+    image text + EOS, positions and masks left to the model. llm.last at EOS, llm.mean over the
+    sequence up to EOS without BOS (PaliGemma's processor puts BOS after the image and "\n" after
+    the text). Two images of different sizes in one batch (padding, packing) against each alone."""
     adapter = family_adapters[family]
     ims = images([(32, 48), (48, 32)])
     ours = adapter.encode_images(adapter.preprocess(ims))
     tok = adapter.processor.tokenizer
     for i, im in enumerate(ims):
-        inputs = adapter.processor(text=["<|vision_start|><|image_pad|><|vision_end|>" + tok.eos_token], images=[im],
-                                   return_tensors="pt")
+        inputs = adapter.processor(text=[IMAGE_TEXT[family] + tok.eos_token],
+                                   images=[[im]] if family in NESTED else [im], return_tensors="pt")
+        inputs.pop("labels", None)
+        ids = inputs["input_ids"][0].tolist()
+        end = len(ids) - 1 - ids[::-1].index(tok.eos_token_id)
+        keep = [j for j in range(end + 1) if ids[j] != tok.bos_token_id]
         with torch.no_grad():
             hidden = adapter.model.model(**inputs).last_hidden_state[0]
-            own = adapter.model.model.get_image_features(pixel_values=inputs["pixel_values"],
-                                                         image_grid_thw=inputs["image_grid_thw"]).pooler_output
-        torch.testing.assert_close(ours["llm.last"][i], hidden[-1], atol=2e-5, rtol=1e-4)
-        torch.testing.assert_close(ours["llm.mean"][i], hidden.mean(0), atol=2e-5, rtol=1e-4)
-        torch.testing.assert_close(ours["connector.mean"][i], torch.cat(list(own)).mean(0), atol=2e-5, rtol=1e-4)
-        assert not torch.allclose(ours["llm.last"][i], hidden[-2], atol=1e-4)
+        torch.testing.assert_close(ours["llm.last"][i], hidden[end], atol=2e-5, rtol=1e-4)
+        torch.testing.assert_close(ours["llm.mean"][i], hidden[keep].mean(0), atol=2e-5, rtol=1e-4)
+        assert not torch.allclose(ours["llm.last"][i], hidden[end - 1], atol=1e-4)
+        assert (tok.bos_token_id in ids) == (len(keep) < end + 1)
+
+
+@pytest.mark.parametrize("family", ["gemma3", "paligemma"])
+def test_vision_mean_of_unpacked_model_path_families(family_adapters, family):
+    adapter = family_adapters[family]
+    ims = images([(32, 32), (40, 28)])
+    given = [[im] for im in ims] if family in NESTED else ims
+    pixels = adapter.image_processor(given, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        vision = adapter.model.model.vision_tower(pixel_values=pixels).last_hidden_state.mean(1)
+    torch.testing.assert_close(adapter.encode_images(adapter.preprocess(ims))["vision.mean"], vision,
+                               atol=2e-5, rtol=1e-4)
 
 
 def test_every_family_gives_the_frozen_outputs(family_checkpoints, small_dataset):
@@ -243,7 +282,7 @@ def test_every_family_gives_the_frozen_outputs(family_checkpoints, small_dataset
 
     from frozen import FROZEN, outputs
 
-    now = outputs(family_checkpoints, small_dataset)
+    now = outputs({f: family_checkpoints[f] for f in FROZEN_FAMILIES}, small_dataset)
     if os.environ.get("FGVR_FREEZE") == "1":
         np.savez_compressed(FROZEN, **now)
     frozen = dict(np.load(FROZEN))

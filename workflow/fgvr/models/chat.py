@@ -74,6 +74,9 @@ class ChatMixin:
         """The checkpoint's full processor (AutoProcessor), loaded on first use, padding left."""
         if getattr(self, "_processor", None) is None:
             processor = load_processor(self.path, self.trust_remote_code)
+            if not getattr(processor, "chat_template", None) and self.family.prompt_format is None:
+                raise FgvrError(f"{self.path}: the checkpoint has no chat template; generation and multiple-choice "
+                                "prompts need one (chat_template.jinja in the checkpoint folder)")
             processor.tokenizer.padding_side = "left"
             self._processor = processor
         return self._processor
@@ -88,9 +91,6 @@ class ChatMixin:
                 raise FgvrError(f"{self.path}: a {self.family.name} model answers about an image only; it has no "
                                 "text-only prompt format")
             return [fmt.format(p) for p in prompts]
-        if not getattr(self.processor, "chat_template", None):
-            raise FgvrError(f"{self.path}: the checkpoint has no chat template; generation and multiple-choice "
-                            "prompts need one (chat_template.jinja in the checkpoint folder)")
         content = [{"type": "image"}] if image else []
         return [self.processor.apply_chat_template([{"role": "user", "content": content + [{"type": "text", "text": p}]}],
                                                    add_generation_prompt=True, tokenize=False) for p in prompts]

@@ -72,6 +72,7 @@ def _save(out: Path, model_class, config, image_processor, tokenizer, seed: int)
         torch.manual_seed(seed)
         model = model_class(config)
         _scale_head(model)
+        _draw_zero_matrices(model)
     model.config.fgvr_demo = True
     model.save_pretrained(out)
     image_processor.save_pretrained(out)  # a processor (MLLMs) saves its image processor and tokenizer too
@@ -88,6 +89,15 @@ def _scale_head(model) -> None:
     if head is None or head.weight is embeddings.weight:
         return
     torch.nn.init.normal_(head.weight, std=head.weight.shape[1] ** -0.5)
+
+
+def _draw_zero_matrices(model) -> None:
+    """Weights transformers initialises to zero, which no trained checkpoint has (Gemma 3's
+    projector matrix, InternViT's position embeddings), drawn at std 1/sqrt(fan-in): a zero
+    projector would give every image the same visual tokens and hide a wrong object path."""
+    for param in model.parameters():
+        if param.ndim >= 2 and not param.any():
+            torch.nn.init.normal_(param.data, std=param.shape[-2] ** -0.5)
 
 
 def _patch(size: int) -> int:
