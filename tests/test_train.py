@@ -152,7 +152,7 @@ def test_unsupported_family_and_cpu_quantisation_are_refused(family_checkpoints,
     from fgvr.train.run import load
 
     spec = {"model": str(family_checkpoints["llava"]), "entry": "models.x.finetune", "device": "cpu"}
-    with pytest.raises(FgvrError, match="models.x.finetune.from: .* LlavaAdapter model; fine-tuning supports Idefics2"):
+    with pytest.raises(FgvrError, match="models.x.finetune.from: .* llava model; fine-tuning supports Idefics2"):
         load(spec)
     spec = {"model": str(demo_checkpoints["mllm"]), "entry": "models.x.finetune", "device": "cpu", "quantize": "nf4"}
     with pytest.raises(FgvrError, match="models.x.finetune.quantize: nf4 .* needs a CUDA GPU"):

@@ -104,7 +104,7 @@ def attach_lora(adapter, lora: dict, seed: int):
     from peft import LoraConfig, get_peft_model
 
     if not adapter.trainable:
-        raise FgvrError(f"{adapter.path}: fine-tuning {type(adapter).__name__} models is not supported yet "
+        raise FgvrError(f"{adapter.path}: fine-tuning {adapter.family.name} models is not supported yet "
                         "(supported: Idefics2)")
     torch.manual_seed(seed)  # LoRA's A matrices start random
     config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
