@@ -1,8 +1,9 @@
 """Held-out checkpoints (tests/heldout.py: built without the project's builders) of the families the
 generic adapter added, through the workflow by `path:` as a user brings them: extraction and
-evaluation in one Snakemake run on a tiny set (4 classes, the fewest a 4-way
-choice needs, x 3 images), letters then names scoring
-(the second run redoes only the evaluations), and greedy answers in-process."""
+evaluation in one Snakemake run on a tiny set (4 classes, the fewest a 4-way choice needs, x 3
+images), letters then names scoring (the second run redoes only the evaluations), greedy answers
+in-process; and Finedefics' recipe (both stages) applied to two of them, Gemma 3 and
+LLaVA-OneVision, in the same run: their merged twins are extracted and evaluated like any model."""
 from __future__ import annotations
 
 import json
@@ -18,21 +19,28 @@ from conftest import ROOT
 from heldout import HELDOUT, build_heldout
 
 TINY = {"classes": 4, "images_per_class": 3, "image_size": 32, "test_fraction": 0.5, "seed": 0}
+TWINS = {"gemma3-tuned": "gemma3", "llava_onevision-tuned": "llava_onevision"}
+STAGE = {"batch_size": 4, "micro_batch_size": 2, "lr": 0.005, "warmup_steps": 1, "epochs": 2}
 
 
 @pytest.fixture(scope="module")
 def heldout_run(tmp_path_factory, dataset_texts):
     root = tmp_path_factory.mktemp("heldout")
     paths = {f: str(build_heldout(f, root / "models" / f, dataset_texts)) for f in HELDOUT}
+    twins = {name: {"kind": "mllm", "finetune": {"from": base, "datasets": ["synthetic"], "options": "vlm",
+                                                 "lora": {"r": 4, "alpha": 8, "dropout": 0.0}, "stage1": STAGE,
+                                                 "stage2": STAGE, "checkpoint_every": 2}}
+             for name, base in TWINS.items()}
     config = {"datasets": {"synthetic": dict(TINY)},
-              "models": {**{f: {"kind": "mllm", "path": p} for f, p in paths.items()},
+              "models": {**{f: {"kind": "mllm", "path": p} for f, p in paths.items()}, **twins,
                          "vlm": {"kind": "vlm", "build": "demo"}},
-              "analysis": {"mllm": list(HELDOUT), "vlm": ["vlm"]},
-              "options": {"sources": ["vlm"], "splits": ["test"]},
-              "evaluation": {"models": list(HELDOUT), "protocols": ["mc4-vlm"], "scoring": "letters"}}
+              "analysis": {"mllm": [*HELDOUT, *TWINS], "vlm": ["vlm"]},
+              "negatives": {"vlm": "vlm", "k": 2},
+              "options": {"sources": ["vlm"], "splits": ["train", "test"]},
+              "evaluation": {"models": [*HELDOUT, *TWINS], "protocols": ["mc4-vlm"], "scoring": "letters"}}
     work = root / "work"
     work.mkdir()
-    targets = [f"results/{what}/synthetic/{f}/{name}" for f in HELDOUT
+    targets = [f"results/{what}/synthetic/{f}/{name}" for f in [*HELDOUT, *TWINS]
                for what, name in (("embeddings", "test.h5"), ("eval", "mc4-vlm.json"))]
 
     def snakemake(scoring):
@@ -43,7 +51,7 @@ def heldout_run(tmp_path_factory, dataset_texts):
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-4000:]
         evals = {f: [json.loads(line) for line in (work / f"results/eval/synthetic/{f}/mc4-vlm.jsonl").open()]
-                 for f in HELDOUT}
+                 for f in [*HELDOUT, *TWINS]}
         return result.stderr, evals
 
     letters_log, letters = snakemake("letters")
@@ -107,3 +115,31 @@ def test_heldout_checkpoints_generate(heldout_run, family):
     together = adapter.generate(prompts, ims, max_new_tokens=3)
     alone = [adapter.generate([p], [im], max_new_tokens=3)[0] for p, im in zip(prompts, ims)]
     assert together == alone and all(isinstance(a, str) for a in together)
+
+
+@pytest.mark.parametrize("twin", sorted(TWINS))
+def test_the_recipe_fine_tunes_heldout_checkpoints(heldout_run, twin):
+    """Both stages ran on the held-out base (finite losses logged; that they fall is
+    test_train.py::test_every_family_learns_in_stage1), the merged
+    twin is a checkpoint of the base's architecture that loads with from_pretrained, differs
+    from its base in the adapted modules only, and was extracted and evaluated like any model."""
+    import pandas as pd
+    import torch
+    from safetensors.torch import load_file
+
+    work, paths, letters, names, _ = heldout_run
+    base = TWINS[twin]
+    merged = work / "resources/models" / twin
+    config = json.loads((merged / "config.json").read_text())
+    assert config["architectures"] == json.loads(open(f"{paths[base]}/config.json").read())["architectures"]
+    log1 = pd.read_csv(work / f"results/train/{twin}/stage1/log.csv")
+    log2 = pd.read_csv(work / f"results/train/{twin}/stage2/log.csv")
+    assert len(log1) >= 2 and len(log2) >= 2 and np.isfinite(log1["loss"]).all() and np.isfinite(log2["loss"]).all()
+    before, after = load_file(f"{paths[base]}/model.safetensors"), load_file(merged / "model.safetensors")
+    assert before.keys() == after.keys()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("vision_tower" not in k for k in changed)
+    assert any("language_model" in k for k in changed) and any("multi_modal_projector" in k for k in changed)
+    with h5py.File(work / f"results/embeddings/synthetic/{twin}/test.h5") as store:
+        assert np.isfinite(store["objects"]["llm.last"][()]).all()
+    assert len(letters[twin]) == len(names[twin]) > 0

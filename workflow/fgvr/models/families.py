@@ -38,9 +38,10 @@ class Family:
     # --- prompts: None = the checkpoint's chat template; else a format for the prompt (a
     # checkpoint without a template: PaliGemma's task prefix)
     prompt_format: str | None = None
-    # --- fine-tuning
-    trainable: bool = False  # fine-tuning tested
-    lora_modules: str = ""  # regex of the module names LoRA adapts
+    # --- fine-tuning: LoRA on the LLM's *_proj linears and every linear of the connector, never
+    # the vision tower; `lora_extra`: modules trained whole where the connector has no linear
+    lora_extra: tuple[str, ...] = ()
+    trained_in_tests: bool = True  # both stages run on its tiny checkpoints in the test suite
 
     def adapter_class(self) -> type:
         module, name = self.adapter.split(":")
@@ -60,9 +61,7 @@ PIXTRAL = dict(packed=True, object_path="model", object_text="[IMG]")  # the pro
 LLAVA_TOWERS = ("clip_vision_model", "siglip_vision_model")
 
 FAMILIES = (
-    Family("idefics2", "mllm", ("idefics2",), builder="idefics2", trainable=True, **IDEFICS,
-           # LoRA on the LLM and the connector (perceiver and projection), never the vision encoder
-           lora_modules=r".*(text_model|connector)\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"),
+    Family("idefics2", "mllm", ("idefics2",), builder="idefics2", **IDEFICS),
     Family("idefics3", "mllm", ("idefics3",), builder="idefics3", **IDEFICS),
     Family("smolvlm", "mllm", ("smolvlm",), builder="smolvlm", **IDEFICS),
     Family("llava", "mllm", ("llava",), LLAVA_TOWERS, builder="llava"),
@@ -73,8 +72,9 @@ FAMILIES = (
     Family("qwen2_vl", "mllm", ("qwen2_vl",), builder="qwen2_vl", **QWEN),
     Family("qwen2_5_vl", "mllm", ("qwen2_5_vl",), builder="qwen2_5_vl", **QWEN),
     Family("qwen3_vl", "mllm", ("qwen3_vl",), builder="qwen3_vl", **QWEN),
+    # its projector is a bare matrix (no linear for LoRA): trained whole
     Family("gemma3", "mllm", ("gemma3",), builder="gemma3", object_path="model", object_text="<start_of_image>",
-           nested_images=True),
+           nested_images=True, lora_extra=("multi_modal_projector",)),
     # no chat template (pt / mix releases): the model card's task prefix; the processor puts BOS
     # after the image tokens and "\n" after the prefix
     Family("paligemma", "mllm", ("paligemma",), builder="paligemma", object_path="model", object_text="<image>",
@@ -85,7 +85,7 @@ FAMILIES = (
     Family("clip", "vlm", ("clip",), builder="clip", adapter="clip:ClipAdapter"),
 )
 # An image-text-to-text model of a type not in the table: the generic adapter's defaults.
-GENERIC = Family("generic", "mllm", ())
+GENERIC = Family("generic", "mllm", (), trained_in_tests=False)
 BY_NAME = {f.name: f for f in FAMILIES}
 MODEL_TYPES = sorted({t for f in FAMILIES for t in f.model_types})
 # The default demo family of each kind is the paper's pair: Idefics2 and SigLIP.

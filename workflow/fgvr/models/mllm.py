@@ -62,13 +62,24 @@ class MLLMAdapter(ChatMixin, Adapter):
             raise FgvrError(f"{self.path}: the model has no module model.{path} (the {self.family.name} family's "
                             "table row names it)") from None
 
-    @property
-    def trainable(self) -> bool:
-        return self.family.trainable
-
-    @property
-    def lora_modules(self) -> str:
-        return self.family.lora_modules
+    def lora_targets(self) -> dict[str, list[str]]:
+        """Module names fine-tuning adapts, by part: ``llm``, the language model's ``*_proj``
+        linears (attention and MLP, never the LM head); ``connector``, every linear of the
+        connector (Qwen's merger sits inside its vision module and is still one); ``whole``,
+        the table's ``lora_extra`` modules, trained whole. Never the vision tower."""
+        names = {id(m): n for n, m in self.model.named_modules()}
+        decoder = names[id(self.language_model)] + "."
+        connector = names[id(self.part(self.family.connector))] + "."
+        vision = names[id(self.part(self.family.vision))] + "."
+        out = {"llm": [], "connector": [], "whole": [names[id(self.part(p))] for p in self.family.lora_extra]}
+        for name, module in self.model.named_modules():
+            if not isinstance(module, torch.nn.Linear):
+                continue
+            if name.startswith(connector):
+                out["connector"].append(name)
+            elif name.startswith(decoder) and name.endswith("_proj") and not name.startswith(vision):
+                out["llm"].append(name)
+        return out
 
     @property
     def image_token_id(self) -> int:

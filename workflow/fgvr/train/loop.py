@@ -100,15 +100,21 @@ def all_sum(values: torch.Tensor) -> torch.Tensor:
 
 
 def attach_lora(adapter, lora: dict, seed: int):
-    """Wrap the adapter's model with LoRA adapters (peft) on its family's modules; the rest frozen."""
+    """Wrap the adapter's model with LoRA adapters (peft) on its family's modules (the LLM's and
+    the connector's linears; modules the table trains whole); the rest frozen."""
     from peft import LoraConfig, get_peft_model
 
-    if not adapter.trainable:
-        raise FgvrError(f"{adapter.path}: fine-tuning {adapter.family.name} models is not supported yet "
-                        "(supported: Idefics2)")
+    targets = adapter.lora_targets()
+    log.info("LoRA on %d modules of %s (%d of the language model, %d of the connector)%s", len(targets["llm"]) +
+             len(targets["connector"]), adapter.family.name, len(targets["llm"]), len(targets["connector"]),
+             f"; trained whole: {targets['whole']}" if targets["whole"] else "")
+    if not adapter.family.trained_in_tests:
+        log.warning("%s: the %s family's fine-tuning is not tested (not in the family table); check the adapted "
+                    "modules above", adapter.path, adapter.family.name)
     torch.manual_seed(seed)  # LoRA's A matrices start random
     config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                        target_modules=adapter.lora_modules, bias="none")
+                        target_modules=targets["llm"] + targets["connector"],
+                        modules_to_save=targets["whole"] or None, bias="none")
     return get_peft_model(adapter.model, config)
 
 

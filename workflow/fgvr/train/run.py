@@ -30,9 +30,6 @@ def load(spec: dict):
 
     adapter = load_adapter(spec["model"], "mllm", spec.get("dtype", "auto"), spec.get("device", "auto"),
                            weights=False)
-    if not adapter.trainable:
-        raise FgvrError(f"{spec['entry']}.from: {spec['model']} is a {adapter.family.name} model; fine-tuning "
-                        "supports Idefics2 so far")
     if spec.get("quantize", "none") == "nf4":
         import torch
 
