@@ -2,9 +2,10 @@ rule linear_probe:
     input:
         train="results/embeddings/{dataset}/{model}/train.h5",
         test="results/embeddings/{dataset}/{model}/test.h5",
-        # the official val split, where the data set has one: C is chosen on it
+        # the official val split, where the data set has one: C is chosen on it (not for a
+        # fine-tuned twin that trained on it, nor its base: both hold out part of train instead)
         val=lambda w: (
-            [f"results/embeddings/{w.dataset}/{w.model}/val.h5"] if "val" in plan.splits(config, w.dataset) else []
+            [f"results/embeddings/{w.dataset}/{w.model}/val.h5"] if plan.probe_val(config, w.dataset, w.model) else []
         ),
     output:
         "results/analysis/{dataset}/{model}/probe.json",

@@ -18,8 +18,8 @@ rule describe:
         cache=lambda w: f"resources/cache/describe/{w.dataset}/{plan.generator(config)}.jsonl",
     resources:
         gpu=lambda w: int(plan.description_mode(config, w.dataset) == "generate"),
-        mem_mb=config["extraction"]["mem_mb"],
-        runtime=config["extraction"]["runtime_min"],
+        mem_mb=lambda w: plan.model_resource(config, plan.generator(config), "mem_mb"),
+        runtime=lambda w: plan.model_resource(config, plan.generator(config), "runtime_min"),
     log:
         "results/logs/describe/{dataset}.log",
     benchmark:

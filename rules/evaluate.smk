@@ -14,9 +14,11 @@ rule evaluate:
     resources:
         # zeroshot reads cached embeddings: no GPU
         gpu=lambda w: int(plan.protocol_kind(w.protocol) == "mllm"),
-        mem_mb=config["extraction"]["mem_mb"],
-        gpu_mem_mb=lambda w: config["extraction"]["gpu_mem_mb"] if plan.protocol_kind(w.protocol) == "mllm" else 0,
-        runtime=config["extraction"]["runtime_min"],
+        mem_mb=lambda w: plan.model_resource(config, w.model, "mem_mb"),
+        gpu_mem_mb=lambda w: (
+            plan.model_resource(config, w.model, "gpu_mem_mb") if plan.protocol_kind(w.protocol) == "mllm" else 0
+        ),
+        runtime=lambda w: plan.model_resource(config, w.model, "runtime_min"),
     log:
         "results/logs/evaluate/{dataset}/{model}/{protocol}.log",
     benchmark:
@@ -31,7 +33,9 @@ rule evaluate:
 
 rule benchmark_table:
     input:
-        plan.evaluation_results(config),
+        results=plan.evaluation_results(config),
+        # the base / twin comparison, where a fine-tuned model and its base are both studied
+        twins=[f"{plan.TWINS}.csv"] if plan.twin_jobs(config) else [],
     output:
         csv=report("results/summary/benchmark.csv", caption="../workflow/report/benchmark.rst",
                    category="Benchmark"),
@@ -46,3 +50,21 @@ rule benchmark_table:
         "../environment.yml"
     script:
         "../workflow/scripts/benchmark_table.py"
+
+
+rule twins:
+    input:
+        plan.twin_inputs(config),
+    output:
+        csv=report(f"{plan.TWINS}.csv", caption="../workflow/report/twins.rst", category="Benchmark"),
+        png=report(f"{plan.TWINS}.png", caption="../workflow/report/twins.rst", category="Benchmark"),
+    params:
+        jobs=plan.twin_jobs(config),
+    log:
+        "results/logs/twins.log",
+    benchmark:
+        "results/benchmarks/twins.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/twins.py"

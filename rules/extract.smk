@@ -1,8 +1,8 @@
 EXTRACT_RESOURCES = dict(
     gpu=1,
-    mem_mb=config["extraction"]["mem_mb"],
-    gpu_mem_mb=config["extraction"]["gpu_mem_mb"],
-    runtime=config["extraction"]["runtime_min"],
+    mem_mb=lambda w: plan.model_resource(config, w.model, "mem_mb"),
+    gpu_mem_mb=lambda w: plan.model_resource(config, w.model, "gpu_mem_mb"),
+    runtime=lambda w: plan.model_resource(config, w.model, "runtime_min"),
 )
 
 

@@ -18,7 +18,10 @@ rule finetune_stage1:
     resources:
         gpu=finetune_resources,
         mem_mb=lambda w: config["models"][w.model]["finetune"]["mem_mb"],
-        runtime=config["extraction"]["runtime_min"],
+        gpu_mem_mb=lambda w: plan.model_resource(config, w.model, "gpu_mem_mb"),
+        runtime=lambda w: (
+            config["models"][w.model]["finetune"].get("runtime_min") or plan.model_resource(config, w.model, "runtime_min")
+        ),
     log:
         "results/logs/finetune_stage1/{model}.log",
     benchmark:
@@ -45,7 +48,10 @@ rule finetune_stage2:
     resources:
         gpu=finetune_resources,
         mem_mb=lambda w: config["models"][w.model]["finetune"]["mem_mb"],
-        runtime=config["extraction"]["runtime_min"],
+        gpu_mem_mb=lambda w: plan.model_resource(config, w.model, "gpu_mem_mb"),
+        runtime=lambda w: (
+            config["models"][w.model]["finetune"].get("runtime_min") or plan.model_resource(config, w.model, "runtime_min")
+        ),
     log:
         "results/logs/finetune_stage2/{model}.log",
     benchmark:

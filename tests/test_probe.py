@@ -156,6 +156,29 @@ def test_one_class_is_an_error():
 
 
 def test_val_split_is_analysed_where_the_data_set_has_one():
-    config = {"datasets": {"flowers102": {}, "synthetic": {}}, "analysis": {"tsne": {"split": "test"}}}
+    config = {"datasets": {"flowers102": {}, "synthetic": {}}, "analysis": {"tsne": {"split": "test"}},
+              "models": {}}
     assert plan.analysed_splits(config, "flowers102") == ["train", "val", "test"]
     assert plan.analysed_splits(config, "synthetic") == ["train", "test"]
+
+
+def test_a_twin_trained_on_val_and_its_base_choose_c_on_train():
+    """Where a fine-tuned twin trained on a data set's val split (the official train + val), the
+    probes of the twin and of its base hold out part of train for C instead of that split (the
+    twin has seen it), and their val embeddings are not extracted; every other model, and every
+    other data set, keeps the official val split."""
+    tune = {"from": "base", "datasets": ["flowers102"], "splits": ["train", "val"]}
+    config = {"datasets": {"flowers102": {}, "aircraft100": {}, "synthetic": {}},
+              "analysis": {"tsne": {"split": "test"}},
+              "models": {"base": {"kind": "mllm"}, "twin": {"kind": "mllm", "finetune": tune},
+                         "other": {"kind": "mllm"}, "vlm": {"kind": "vlm"}}}
+    for model in ("base", "twin"):
+        assert not plan.probe_val(config, "flowers102", model)
+        assert plan.analysed_splits(config, "flowers102", model) == ["train", "test"]
+        assert plan.probe_val(config, "aircraft100", model)  # not trained on: its val split stays
+    for model in ("other", "vlm"):
+        assert plan.probe_val(config, "flowers102", model)
+        assert plan.analysed_splits(config, "flowers102", model) == ["train", "val", "test"]
+    assert not plan.probe_val(config, "synthetic", "other")  # no val split at all
+    tune["splits"] = ["train"]
+    assert plan.probe_val(config, "flowers102", "twin") and plan.probe_val(config, "flowers102", "base")

@@ -209,6 +209,42 @@ def test_fine_tuning_lifts_the_benchmark(demo):
     assert accuracy("demo-finetuned", "open") > accuracy("demo-mllm", "open") + 0.05
 
 
+def test_base_and_twin_side_by_side(demo):
+    """results/summary/twins.csv puts demo-finetuned beside demo-mllm: each measure read back from
+    the two models' own result files, the difference twin - base; benchmark.md ends with the same
+    rows; one figure."""
+    from PIL import Image
+
+    twins = pd.read_csv(demo / "results/summary/twins.csv")
+    assert set(twins["base"]) == {"demo-mllm"} and set(twins["twin"]) == {"demo-finetuned"}
+
+    def own(model, kind):
+        return json.loads((demo / f"results/{kind}/synthetic/{model}").read_text())
+
+    expected = {}
+    for role, model in (("base", "demo-mllm"), ("twin", "demo-finetuned")):
+        names = own(f"{model}/alignment.json", "analysis")["results"]["names"]["llm.last"]
+        probe = own(f"{model}/probe.json", "analysis")["results"]["objects"]["llm.last"]
+        mc4, opened = own(f"{model}/mc4-demo-vlm.json", "eval"), own(f"{model}/open.json", "eval")
+        expected[role] = {"alignment accuracy": 100 * names["accuracy"], "cosine gap": names["gap"],
+                          "probe accuracy": 100 * probe["accuracy"],
+                          "mc4-demo-vlm 4-way accuracy (names)": 100 * mc4["accuracy"],
+                          "open exact match": 100 * opened["accuracy"]}
+    rows = twins.set_index("measure")
+    for measure in expected["base"]:
+        base, twin = expected["base"][measure], expected["twin"][measure]
+        assert rows.loc[measure, "base_value"] == pytest.approx(base, abs=0.01), measure
+        assert rows.loc[measure, "twin_value"] == pytest.approx(twin, abs=0.01), measure
+        assert rows.loc[measure, "difference"] == pytest.approx(twin - base, abs=0.02), measure
+    assert rows.loc["alignment accuracy", "difference"] > 10 and rows.loc["cosine gap", "difference"] > 0.1
+    assert rows["demo"].all() and "C chosen on stratified" in rows.loc["probe accuracy", "note"]
+    markdown = (demo / "results/summary/benchmark.md").read_text()
+    section = markdown.split("## Base and fine-tuned twin")[1]
+    assert section.count("| synthetic | demo-mllm | demo-finetuned |") == len(twins)
+    with Image.open(demo / "results/summary/twins.png") as figure:
+        assert figure.width > 600 and figure.height > 300
+
+
 def test_blind_twin_shows_what_the_images_add(demo, cfg, tmp_path):
     """blind-mc4-demo-vlm added to the protocols (in a copy of the demo): only its evaluations and
     the table run. demo-finetuned's 4-way score falls when its images are grey: the boost is read
@@ -317,9 +353,11 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper))
     result = snakemake(tmp_path, "-n", config=tmp_path / "paper.yaml")
     jobs = planned_jobs(result)
-    # Idefics2-8B, Finedefics and SigLIP over train and test of six data sets, and the val
-    # splits of flowers102 and aircraft100 (the probe's C); Finedefics trained once per stage
-    assert jobs["extract_objects"] == 3 * (6 * 2 + 2)
+    # Idefics2-8B, Finedefics and SigLIP over train and test of six data sets, and SigLIP over
+    # the val splits of flowers102 and aircraft100 (the probe's C): Finedefics trained on them,
+    # so it and its base choose C on a held-out part of train; Finedefics trained once per stage
+    assert jobs["extract_objects"] == 3 * 6 * 2 + 2
+    assert jobs["twins"] == 1
     assert jobs["finetune_stage1"] == 1 and jobs["finetune_stage2"] == 1
     assert jobs["fetch_model"] == 2 and jobs["prepare_dataset"] == 6 and jobs["download_dataset"] == 13
     # options mined for train and test of each set, and val where Finedefics trains on it (train + val)
@@ -344,6 +382,42 @@ def test_paper_config_plans_its_whole_dag_offline(tmp_path):
     evaluation = [block for block in text.split("\n\n") if "rule evaluate:" in block]
     assert all("gpu=1" in b for b in evaluation if "idefics2-8b" in b)
     assert all("gpu=0" in b for b in evaluation if "zeroshot" in b)  # cached embeddings, no GPU
+
+
+def test_zoo_plans_offline_and_asks_each_model_for_its_resources(tmp_path):
+    """config/zoo.yaml: eight public MLLMs (4B to 12B) and SigLIP, three MLLMs fine-tuned with the
+    recipe, planned with no network under the SLURM profile: every GPU rule asks for a GPU and the
+    memory and time its model's entry gives, training for its host memory and stage runtime; one
+    base / twin comparison of the three pairs."""
+    zoo = yaml.safe_load((ROOT / "config" / "zoo.yaml").read_text())
+    twins = {m: o["finetune"]["from"] for m, o in zoo["models"].items() if "finetune" in o}
+    assert twins == {"finedefics": "idefics2-8b", "qwen2.5-vl-7b-finedefics": "qwen2.5-vl-7b",
+                     "llava-onevision-7b-finedefics": "llava-onevision-7b"}
+    result = snakemake(tmp_path, "-n", "--profile", str(ROOT / "profiles" / "slurm"), config=ROOT / "config" / "zoo.yaml")
+    jobs = planned_jobs(result)
+    hub = [m for m, o in zoo["models"].items() if "hf_id" in o]
+    mllms = zoo["analysis"]["mllm"]
+    assert len(hub) == 9 and jobs["fetch_model"] == 9  # eight MLLMs and SigLIP
+    assert jobs["finetune_stage1"] == jobs["finetune_stage2"] == 3 and jobs["twins"] == 1
+    assert jobs["evaluate"] == len(mllms) * 6 * 2 + 6  # mc4-foci and open per MLLM and set, SigLIP's zeroshot
+    blocks = (result.stdout + result.stderr).split("\n\n")
+
+    def asked(block, key):
+        return int(re.search(rf"\b{key}=(\d+)", block)[1])
+
+    for rule in ("extract_objects", "evaluate", "finetune_stage1", "finetune_stage2"):
+        for block in [b for b in blocks if f"rule {rule}:" in b]:
+            model = re.search(r"model=([^,\s]+)", block)[1]
+            if zoo["models"][model]["kind"] == "vlm" and rule == "evaluate":
+                assert asked(block, "gpu") == 0
+                continue
+            own = zoo["models"][model]["resources"]
+            assert asked(block, "gpu") == 1 and asked(block, "gpu_mem_mb") == own["gpu_mem_mb"], block
+            if rule.startswith("finetune"):
+                tune = zoo["models"][model]["finetune"]
+                assert asked(block, "mem_mb") == tune["mem_mb"] and asked(block, "runtime") == tune["runtime_min"]
+            else:
+                assert asked(block, "mem_mb") == own["mem_mb"] and asked(block, "runtime") == own["runtime_min"]
 
 
 def test_evaluation_rows_metrics_and_zeroshot(demo, cfg):

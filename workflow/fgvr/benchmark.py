@@ -145,8 +145,9 @@ def plot(frame: pd.DataFrame, out: str) -> None:
     plt.close(fig)
 
 
-def write(frame: pd.DataFrame, csv: str, md: str, png: str) -> None:
+def write(frame: pd.DataFrame, csv: str, md: str, png: str, section: str = "") -> None:
+    """The table (csv, png) and its markdown, ``section`` (the base / twin comparison) after it."""
     write_csv(csv, frame)
     with atomic_path(md) as tmp:
-        tmp.write_text(markdown(frame))
+        tmp.write_text(markdown(frame) + section)
     plot(frame, png)

@@ -45,6 +45,13 @@ def extraction_settings(config: dict, model: str) -> dict:
             "num_workers": ex["num_workers"], "group_by_shape": ex["group_by_shape"], "device": ex["device"]}
 
 
+def model_resource(config: dict, model: str | None, key: str):
+    """What ``model``'s GPU jobs ask the scheduler for (gpu_mem_mb, mem_mb, runtime_min): its
+    `resources`, else extraction's."""
+    own = config["models"][model].get("resources", {}) if model else {}
+    return own.get(key, config["extraction"][key])
+
+
 def demo_models(config: dict) -> list[str]:
     return [m for m, o in config["models"].items() if "build" in o]
 
@@ -75,10 +82,12 @@ def splits(config: dict, dataset: str) -> list[str]:
     return datasets.splits(dataset, config["datasets"][dataset])
 
 
-def analysed_splits(config: dict, dataset: str) -> list[str]:
-    """The splits some analysis reads: train, val where the data set has one (the probe chooses
-    C on it) and test (probes), and the t-SNE split."""
-    used = {"train", "val", "test", config["analysis"]["tsne"]["split"]}
+def analysed_splits(config: dict, dataset: str, model: str | None = None) -> list[str]:
+    """The splits some analysis of ``model`` reads: train and test (probes), val where the data
+    set has one and the probe chooses C on it (``probe_val``), and the t-SNE split."""
+    used = {"train", "test", config["analysis"]["tsne"]["split"]}
+    if model is None or probe_val(config, dataset, model):
+        used.add("val")
     return [s for s in splits(config, dataset) if s in used]
 
 
@@ -189,7 +198,53 @@ def dataset_question(config: dict, dataset: str) -> str:
 def finetune_splits(config: dict, model: str, dataset: str) -> list[str]:
     """The splits of ``dataset`` that ``model`` trains on: `finetune.splits` the data set has
     (train + val by default, the official choice; val only where the data set has one)."""
-    return [s for s in splits(config, dataset) if s in config["models"][model]["finetune"]["splits"]]
+    tune = config["models"][model]["finetune"]
+    return [s for s in splits(config, dataset) if s in tune["splits"]] if dataset in tune["datasets"] else []
+
+
+def probe_val(config: dict, dataset: str, model: str) -> bool:
+    """Whether the linear probe chooses C on the data set's official val split. Not for a twin
+    that trained on that split, nor for its base: the pair is compared on the same footing, C
+    chosen on a held-out part of train for both."""
+    if "val" not in splits(config, dataset):
+        return False
+    return not any(model in (twin, config["models"][twin]["finetune"]["from"])
+                   for twin in finetuned_models(config) if "val" in finetune_splits(config, twin, dataset))
+
+
+# ---- base and fine-tuned twin side by side (fgvr.twins)
+
+TWINS = "results/summary/twins"
+
+
+def twin_jobs(config: dict) -> list[dict]:
+    """What the comparison reads: per fine-tuned model and its base, the probe and alignment
+    results where both are analysed, and every evaluation both ran."""
+    out, evaluated = [], set(evaluation_jobs(config))
+    mllms = config["analysis"]["mllm"]
+    for twin in finetuned_models(config):
+        base = config["models"][twin]["finetune"]["from"]
+        pair = {"base": base, "twin": twin}
+        if base in mllms and twin in mllms:
+            for ds in analysed_datasets(config):
+                for kind in ("probe", "alignment"):
+                    out.append({**pair, "dataset": ds, "kind": kind, "protocol": None,
+                                **{f"{role}_file": f"{ANALYSIS.format(dataset=ds, model=m)}/{kind}.json"
+                                   for role, m in pair.items()}})
+        for ds, model, protocol in evaluation_jobs(config):
+            if model == twin and (ds, base, protocol) in evaluated:
+                out.append({**pair, "dataset": ds, "kind": "eval", "protocol": protocol,
+                            **{f"{role}_file": f"{EVAL.format(dataset=ds, model=m, protocol=protocol)}.json"
+                               for role, m in pair.items()}})
+    return out
+
+
+def twin_inputs(config: dict) -> list[str]:
+    return list(dict.fromkeys(f for job in twin_jobs(config) for f in (job["base_file"], job["twin_file"])))
+
+
+def twin_targets(config: dict) -> list[str]:
+    return [f"{TWINS}.{ext}" for ext in ("csv", "png")] if twin_jobs(config) else []
 
 
 def finetune_files(config: dict, model: str) -> list[dict]:
@@ -241,12 +296,12 @@ def targets(config: dict) -> list[str]:
             continue
         for model in analysed_models(config):
             emb, ana = EMB.format(dataset=ds, model=model), ANALYSIS.format(dataset=ds, model=model)
-            out += [f"{emb}/{split}.h5" for split in analysed_splits(config, ds)]
+            out += [f"{emb}/{split}.h5" for split in analysed_splits(config, ds, model)]
             out += [f"{emb}/categories.h5", f"{ana}/probe.json", f"{ana}/alignment.json"]
         plots = PLOTS.format(dataset=ds)
         out += [f"{plots}/probe.png", f"{plots}/alignment.png", f"results/analysis/{ds}/summary.csv"]
         out += [f"{plots}/tsne_{pooling}.png" for pooling in config["analysis"]["poolings"]]
-    out += evaluation_targets(config)
+    out += evaluation_targets(config) + twin_targets(config)
     return out
 
 
