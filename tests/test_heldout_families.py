@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -54,7 +55,7 @@ def heldout_run(tmp_path_factory, dataset_texts):
                  for f in [*HELDOUT, *TWINS]}
         return result.stderr, evals
 
-    letters_log, letters = snakemake("letters")
+    _, letters = snakemake("letters")
     names_log, names = snakemake("names")
     return work, paths, letters, names, names_log
 
@@ -66,7 +67,7 @@ def test_heldout_checkpoints_extract_one_finite_row_per_image(heldout_run):
     test = pd.read_csv(work / "results/data/synthetic/manifest.csv").query("split == 'test'")
     assert 4 <= len(test) < 12
     for family in HELDOUT:
-        hidden = json.loads(open(f"{paths[family]}/config.json").read())["text_config"]["hidden_size"]
+        hidden = json.loads(Path(paths[family], "config.json").read_text())["text_config"]["hidden_size"]
         with h5py.File(work / f"results/embeddings/synthetic/{family}/test.h5") as store:
             assert store.attrs["model_path"] == paths[family]
             objects = store["objects"]
@@ -131,7 +132,7 @@ def test_the_recipe_fine_tunes_heldout_checkpoints(heldout_run, twin):
     base = TWINS[twin]
     merged = work / "resources/models" / twin
     config = json.loads((merged / "config.json").read_text())
-    assert config["architectures"] == json.loads(open(f"{paths[base]}/config.json").read())["architectures"]
+    assert config["architectures"] == json.loads(Path(paths[base], "config.json").read_text())["architectures"]
     log1 = pd.read_csv(work / f"results/train/{twin}/stage1/log.csv")
     log2 = pd.read_csv(work / f"results/train/{twin}/stage2/log.csv")
     assert len(log1) >= 2 and len(log2) >= 2 and np.isfinite(log1["loss"]).all() and np.isfinite(log2["loss"]).all()

@@ -199,15 +199,26 @@ def test_lora_adapts_the_llm_and_the_connector_never_the_vision_tower(family_che
 
 
 @pytest.mark.parametrize("family", MLLM_FAMILIES)
-def test_every_family_learns_in_stage1(family_checkpoints, family, samples, tmp_path):
+def test_every_family_learns_in_stage1_and_merges(family_checkpoints, family, samples, tmp_path):
     """Stage 1's losses fall on the synthetic set for every family, with the representations the
-    analysis extracts (the model's own forward where positions depend on the image)."""
-    trained(family_checkpoints[family], samples[0][:12], 1, tmp_path, settings={"epochs": 4})
+    analysis extracts (the model's own forward where positions depend on the image), and the
+    merged checkpoint loads and computes what the LoRA model did."""
+    adapter, peft_model = trained(family_checkpoints[family], samples[0][:12], 1, tmp_path, settings={"epochs": 4})
     log = pd.read_csv(tmp_path / "log.csv")
     assert len(log) == 8 and np.isfinite(log.drop(columns="step").to_numpy()).all()
     first, last = log.head(2).mean(), log.tail(2).mean()
     assert last["loss"] < 0.95 * first["loss"], (family, log["loss"].tolist())
     assert last["loss_ac"] + last["loss_cc"] < first["loss_ac"] + first["loss_cc"], family
+    # merged, the twin is a checkpoint like any other: from_pretrained, its processor, the same
+    # representations the LoRA model computed, and chat scoring
+    from PIL import Image
+
+    image = [Image.new("RGB", (32, 32), (200, 30, 30))]
+    unmerged = adapter.encode_images(adapter.preprocess(image))["llm.last"]
+    twin = load_adapter(save_merged(peft_model, adapter, tmp_path / "merged"), "mllm")
+    assert type(twin.model).__name__ == type(adapter.model).__name__ and twin.family.name == family
+    torch.testing.assert_close(twin.encode_images(twin.preprocess(image))["llm.last"], unmerged, rtol=1e-4, atol=1e-5)
+    assert torch.isfinite(twin.choice_scores(["Which bird? A, B, C or D?"], image, list("ABCD"))).all()
 
 
 @pytest.mark.parametrize("stage", [1, 2])

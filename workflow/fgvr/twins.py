@@ -58,9 +58,9 @@ def markdown(frame: pd.DataFrame) -> str:
     """The comparison as a Markdown section (benchmark.md ends with it)."""
     if frame.empty:
         return ""
-    lines = ["", "## Base and fine-tuned twin", "",
-             f"Each model fine-tuned with Finedefics' recipe beside the model it started from ({REPRESENTATION}"
-             " for the analyses). difference: twin - base; accuracies in %, the cosine gap a cosine.", "",
+    intro = (f"Each model fine-tuned with Finedefics' recipe beside the model it started from ({REPRESENTATION} "
+             "for the analyses). difference: twin - base; accuracies in %, the cosine gap a cosine.")
+    lines = ["", "## Base and fine-tuned twin", "", intro, "",
              "| data set | base | twin | measure | base | twin | difference | note |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
 
@@ -84,7 +84,7 @@ def plot(frame: pd.DataFrame, out: str) -> None:
     import seaborn as sns
 
     long = pd.concat([frame.assign(model=frame["base"] + " (base)", value=frame["base_value"]),
-                      frame.assign(model=frame["twin"] + " (twin)", value=frame["twin_value"])])
+                      frame.assign(model=frame["twin"] + " (twin)", value=frame["twin_value"])], ignore_index=True)
     long = long.dropna(subset=["value"])
     if long.empty:
         raise FgvrError(f"no base / twin values to plot for {out}")

@@ -11,5 +11,5 @@ Torch is imported only when a model is loaded, so the config check stays fast.
 """
 from __future__ import annotations
 
-from .families import BY_NAME, FAMILIES  # noqa: F401  (the registry, re-exported)
-from .loading import adapter_class, family_of, load_adapter, load_model  # noqa: F401
+from .families import BY_NAME, FAMILIES
+from .loading import adapter_class, family_of, load_adapter, load_model

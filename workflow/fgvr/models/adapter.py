@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .loading import pick_device, pick_dtype  # noqa: F401  (re-exported: benchmarks import them here)
+from .loading import pick_device, pick_dtype
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -42,7 +42,7 @@ class Adapter:
         self.image_processor, self.tokenizer = image_processor, tokenizer
         self.device, self.dtype = device, dtype
 
-    def load_weights(self) -> "Adapter":
+    def load_weights(self) -> Adapter:
         """Load the weights if they are not loaded yet (see fgvr.models.load_adapter)."""
         if self.model is None:
             from .loading import load_model
@@ -72,7 +72,7 @@ class Adapter:
     def preprocess(self, images: list) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def without_model(self) -> "Adapter":
+    def without_model(self) -> Adapter:
         """A copy for DataLoader workers: preprocessing needs the processors, never the weights
         (so nothing large or on the GPU is pickled into a spawned worker)."""
         import copy
