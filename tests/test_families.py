@@ -290,3 +290,21 @@ def test_every_family_gives_the_frozen_outputs(family_checkpoints, small_dataset
     assert sorted(now) == sorted(frozen) and len(frozen) == 3 * 3 + 7 * 8
     for key, value in frozen.items():
         np.testing.assert_allclose(now[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("family", [f for f, k in FAMILY_KIND if k == "mllm"])
+def test_shared_visual_tokens_give_the_plain_answers(family_adapters, family):
+    """Rows about one image share its visual tokens (describe's VQA) where the family's LLM sees
+    exactly them; greedy answers and answer scores equal the plain path's for every family (those
+    whose tokens cannot be shared take the plain path)."""
+    adapter = family_adapters[family]
+    ims = images([(32, 32), (40, 28)])
+    prompts, pics = ["What is it?", "Which bird is it?", "Name it."], [ims[0], ims[0], ims[1]]
+    image_of = [id(p) for p in pics]
+    batch = adapter.chat_batch(prompts, pics)
+    assert adapter.generate_batch(batch, 3, image_of) == adapter.generate_batch(batch, 3)
+    answers = adapter.answer_encode(prompts, pics, ["Azure Tit", "Fantail", "Azure Tit"])
+    torch.testing.assert_close(adapter.answer_scores(answers, image_of), adapter.answer_scores(answers),
+                               atol=1e-4, rtol=1e-4)
+    shares = family in ("idefics2", "idefics3", "smolvlm", "llava", "internvl")
+    assert (adapter.chat_image_tokens(batch, [0, 2]) is not None) == shares, family

@@ -134,7 +134,7 @@ class ChatMixin:
         slot = {image: n for n, image in enumerate(first_row)}
         tokens = tokens[torch.tensor([slot[image] for image in image_of], device=tokens.device)]
         ids = inputs["input_ids"]
-        slots = (ids == self.model.config.image_token_id).unsqueeze(-1)
+        slots = (ids == self.image_token_id).unsqueeze(-1)
         embeds = self.language_model.get_input_embeddings()(ids)
         if int(slots.sum()) != tokens.shape[0] * tokens.shape[1]:
             raise FgvrError(f"{self.path}: the chat prompts hold {int(slots.sum())} image tokens but the images give "
