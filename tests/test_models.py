@@ -77,18 +77,55 @@ def test_a_model_that_is_not_image_text_to_text_is_refused_by_name(tmp_path):
     assert all(t in str(err.value) for t in MODEL_TYPES)
 
 
+def tiny_aya_vision(out, tiling: bool):
+    """A tiny Aya Vision checkpoint: an image-text-to-text type the family table does not name."""
+    import transformers as tf
+
+    from fgvr.models.tokenizer import train_tokenizer
+
+    tok = train_tokenizer(["a bird", "Azure Tit"], "<s> $A", extra_special=["<image>"])
+    config = tf.AyaVisionConfig(
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, image_size=32, patch_size=4),
+        text_config=dict(model_type="cohere2", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, sliding_window=64,
+                         layer_types=["sliding_attention", "full_attention"]),
+        image_token_index=tok.convert_tokens_to_ids("<image>"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        tf.AyaVisionForConditionalGeneration(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    tiles = dict(crop_to_patches=True, min_patches=2, max_patches=4) if tiling else dict(crop_to_patches=False)
+    tf.GotOcr2ImageProcessorPil(size={"height": 32, "width": 32}, **tiles).save_pretrained(out)
+    return out
+
+
 def test_an_unknown_image_text_to_text_type_gets_the_generic_adapter(tmp_path, caplog):
-    """A type transformers lists as image-text-to-text but the table does not name (here
-    Aya Vision) is read with the generic adapter's defaults, and the log says so."""
+    """A type transformers lists as image-text-to-text but the table does not name (Aya Vision)
+    is read with the generic adapter's defaults, and the log says so: one row per image, its
+    vision features the tower's (layer -1, all patches: its config's choice). If its image
+    processor tiles, the job stops naming the setting instead of writing one row per tile."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     from fgvr.models import family_of
 
     assert "aya_vision" in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES and "aya_vision" not in MODEL_TYPES
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "aya_vision"}))
+    ckpt = tiny_aya_vision(tmp_path / "aya", tiling=False)
     with caplog.at_level("WARNING", logger="fgvr.models"):
-        assert family_of(tmp_path) is GENERIC and adapter_class(tmp_path).kind == "mllm"
+        assert family_of(ckpt) is GENERIC
+        adapter = load_adapter(ckpt, "mllm")
     assert "'aya_vision' is not in the family table" in caplog.text
+    ims = images(2)
+    out = adapter.encode_images(adapter.preprocess(ims))
+    assert all(v.shape[0] == 2 and torch.isfinite(v).all() and not torch.allclose(v[0], v[1]) for v in out.values())
+    pixels = adapter.image_processor(ims, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        tower = adapter.model.model.vision_tower(pixels, output_hidden_states=True).hidden_states[-1]
+    torch.testing.assert_close(out["vision.mean"], tower.mean(1), atol=2e-5, rtol=1e-4)
+    tiled = load_adapter(tiny_aya_vision(tmp_path / "aya-tiles", tiling=True), "mllm")
+    with pytest.raises(FgvrError, match=r"made \d+ views of 2 images \(tiling\).*crop_to_patches"):
+        tiled.encode_images(tiled.preprocess(ims))
 
 
 def test_not_a_checkpoint_folder(tmp_path):

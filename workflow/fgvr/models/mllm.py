@@ -107,6 +107,11 @@ class MLLMAdapter(ChatMixin, Adapter):
         batch = {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
         if f.global_view:  # anyres: the first view, the whole image, alone
             batch = {"pixel_values": batch["pixel_values"][:, 0]}
+        if len(batch["pixel_values"]) != len(images):  # tiles would each become an "image"
+            raise FgvrError(f"{self.path}: its image processor made {len(batch['pixel_values'])} views of "
+                            f"{len(images)} images (tiling); one row per image needs one view: turn tiling off in "
+                            "its preprocessor_config.json (crop_to_patches, do_image_splitting) or give the family "
+                            "a row of fgvr.models.families with image_kwargs that do")
         return batch
 
     def object_inputs(self, images):
