@@ -18,8 +18,13 @@ rule describe:
         cache=lambda w: f"resources/cache/describe/{w.dataset}/{plan.generator(config)}.jsonl",
     resources:
         gpu=lambda w: int(plan.description_mode(config, w.dataset) == "generate"),
-        mem_mb=lambda w: plan.model_resource(config, plan.generator(config), "mem_mb"),
-        runtime=lambda w: plan.model_resource(config, plan.generator(config), "runtime_min"),
+        # the generator's own resources where it generates; the defaults for a CPU job
+        mem_mb=lambda w: plan.model_resource(config, plan.describe_model(config, w.dataset), "mem_mb"),
+        gpu_mem_mb=lambda w: (
+            plan.model_resource(config, plan.describe_model(config, w.dataset), "gpu_mem_mb")
+            if plan.description_mode(config, w.dataset) == "generate" else 0
+        ),
+        runtime=lambda w: plan.model_resource(config, plan.describe_model(config, w.dataset), "runtime_min"),
     log:
         "results/logs/describe/{dataset}.log",
     benchmark:

@@ -128,6 +128,37 @@ def test_an_unknown_image_text_to_text_type_gets_the_generic_adapter(tmp_path, c
         tiled.encode_images(tiled.preprocess(ims))
 
 
+def test_a_qwen3_vl_moe_checkpoint_reads_as_qwen3_vl(family_checkpoints, tmp_path):
+    """Qwen3-VL's MoE releases share its layout: the qwen3_vl row reads them (M-RoPE object path,
+    merger as connector); their experts are fused parameters, so LoRA adapts attention only."""
+    import transformers as tf
+
+    from fgvr.models import family_of
+
+    dense = json.loads((family_checkpoints["qwen3_vl"] / "config.json").read_text())
+    text = {k: v for k, v in dense["text_config"].items() if k not in ("model_type", "architectures")}
+    config = tf.Qwen3VLMoeConfig(text_config=dict(text, moe_intermediate_size=32, num_experts=4, num_experts_per_tok=2),
+                                 vision_config={k: v for k, v in dense["vision_config"].items() if k != "model_type"},
+                                 **{k: dense[k] for k in ("image_token_id", "video_token_id", "vision_start_token_id",
+                                                          "vision_end_token_id")})
+    ckpt = tmp_path / "moe"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        tf.Qwen3VLMoeForConditionalGeneration(config).save_pretrained(ckpt)
+    for name in ("tokenizer.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
+                 "chat_template.jinja"):
+        if (family_checkpoints["qwen3_vl"] / name).exists():
+            (ckpt / name).write_bytes((family_checkpoints["qwen3_vl"] / name).read_bytes())
+    assert family_of(ckpt).name == "qwen3_vl"
+    adapter = load_adapter(ckpt, "mllm")
+    out = adapter.encode_images(adapter.preprocess(images(2)))
+    assert all(v.shape[0] == 2 and torch.isfinite(v).all() for v in out.values())
+    targets = adapter.lora_targets()
+    assert len(targets["llm"]) == 2 * 4 and all("self_attn" in n for n in targets["llm"])
+    assert targets["connector"] == ["model.visual.merger.linear_fc1", "model.visual.merger.linear_fc2"]
+    assert torch.isfinite(adapter.choice_scores(["Which one? A, B, C or D"], images(1), list("ABCD"))).all()
+
+
 def test_not_a_checkpoint_folder(tmp_path):
     with pytest.raises(FgvrError, match="config.json: not found"):
         adapter_class(tmp_path)
@@ -189,3 +220,39 @@ def test_a_llava_architecture_is_routed_by_its_vision_tower(family_checkpoints, 
     (ckpt / "config.json").write_text(json.dumps(config))
     with pytest.raises(FgvrError, match=r"'llava' model with a 'dinov2' vision tower is not supported"):
         adapter_class(ckpt)
+
+
+def test_flash_attention_only_where_the_model_supports_it(family_checkpoints, monkeypatch):
+    """On a GPU in half precision with flash-attn installed, FlashAttention 2 for the models that
+    support it; Gemma 3 and PaliGemma (image tokens attend both ways) keep transformers' default,
+    which would otherwise refuse to load them."""
+    import importlib.util
+
+    import transformers as tf
+
+    from fgvr.models.loading import attention_implementation, model_class
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "flash_attn" else real(name, *a))
+    cuda, auto = torch.device("cuda"), tf.AutoModelForImageTextToText
+    classes = {f: model_class(auto, load_adapter(family_checkpoints[f], "mllm", weights=False))
+               for f in ("idefics2", "qwen2_vl", "gemma3", "paligemma")}
+    assert classes["gemma3"] is tf.Gemma3ForConditionalGeneration
+    for family, cls in classes.items():
+        expected = None if family in ("gemma3", "paligemma") else "flash_attention_2"
+        assert attention_implementation(cuda, torch.bfloat16, cls) == expected, family
+    assert attention_implementation(cuda, torch.float32, classes["idefics2"]) is None  # no fp32 kernels
+    assert attention_implementation(torch.device("cpu"), torch.bfloat16, classes["idefics2"]) is None
+
+
+def test_means_are_taken_in_float32():
+    """A bfloat16 GPU run pools 729 visual tokens (SigLIP at 384 px): summed in bfloat16 the count
+    itself would round to 728."""
+    from fgvr.models.adapter import masked_mean
+
+    hidden = torch.ones(1, 729, 4, dtype=torch.bfloat16)
+    mask = torch.ones(1, 729, dtype=torch.bool)
+    assert torch.tensor(729.0, dtype=torch.bfloat16).item() != 729  # the hazard
+    assert masked_mean(hidden, mask).dtype == torch.float32 and torch.equal(masked_mean(hidden, mask), torch.ones(1, 4))
+    mask[0, 700:] = False
+    assert torch.equal(masked_mean(hidden * 2, mask), torch.full((1, 4), 2.0))

@@ -165,11 +165,11 @@ def test_val_split_is_analysed_where_the_data_set_has_one():
 def test_a_twin_trained_on_val_and_its_base_choose_c_on_train():
     """Where a fine-tuned twin trained on a data set's val split (the official train + val), the
     probes of the twin and of its base hold out part of train for C instead of that split (the
-    twin has seen it), and their val embeddings are not extracted; every other model, and every
-    other data set, keeps the official val split."""
+    twin has seen it), and their val embeddings are not extracted; every other model, every
+    other data set, and a base whose twin is not analysed keep the official val split."""
     tune = {"from": "base", "datasets": ["flowers102"], "splits": ["train", "val"]}
     config = {"datasets": {"flowers102": {}, "aircraft100": {}, "synthetic": {}},
-              "analysis": {"tsne": {"split": "test"}},
+              "analysis": {"tsne": {"split": "test"}, "mllm": ["base", "twin", "other"]},
               "models": {"base": {"kind": "mllm"}, "twin": {"kind": "mllm", "finetune": tune},
                          "other": {"kind": "mllm"}, "vlm": {"kind": "vlm"}}}
     for model in ("base", "twin"):
@@ -180,5 +180,8 @@ def test_a_twin_trained_on_val_and_its_base_choose_c_on_train():
         assert plan.probe_val(config, "flowers102", model)
         assert plan.analysed_splits(config, "flowers102", model) == ["train", "val", "test"]
     assert not plan.probe_val(config, "synthetic", "other")  # no val split at all
+    config["analysis"]["mllm"] = ["base", "other"]  # the twin only evaluated: no probe pair to compare
+    assert plan.probe_val(config, "flowers102", "base")
+    config["analysis"]["mllm"] = ["base", "twin", "other"]
     tune["splits"] = ["train"]
     assert plan.probe_val(config, "flowers102", "twin") and plan.probe_val(config, "flowers102", "base")

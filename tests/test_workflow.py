@@ -306,6 +306,9 @@ def test_changing_tsne_settings_reruns_only_tsne(demo, cfg, tmp_path):
     lambda c: c["extraction"].__setitem__("device", "cpu"),
     lambda c: c["models"]["demo-finetuned"]["finetune"].update(num_workers=2, checkpoint_every=7,
                                                                collective_timeout_min=5),
+    # what a job asks a scheduler for
+    lambda c: c["models"]["demo-mllm"].__setitem__("resources", {"mem_mb": 9000, "gpu_mem_mb": 1, "runtime_min": 7}),
+    lambda c: c["models"]["demo-finetuned"]["finetune"].update(mem_mb=5000, runtime_min=9),
 ])
 def test_speed_settings_rerun_nothing(demo, cfg, tmp_path, edit):
     assert planned_jobs(snakemake(demo, "-n", config=edited(cfg, tmp_path, edit))) == {}

@@ -21,12 +21,14 @@ def model_dir(config: dict, model: str) -> str:
 
 
 def model_options(config: dict, model: str) -> dict:
-    """What decides a model's outputs; settings that only change speed (batch_size, a fine-tuned
-    model's FINETUNE_SPEED) are left out, so that changing them reruns nothing (Snakemake reruns
-    a job when its params change)."""
-    options = {k: v for k, v in config["models"][model].items() if k != "batch_size"}
+    """What decides a model's outputs; settings that only change speed or what a scheduler is
+    asked for (batch_size, resources, a fine-tuned model's FINETUNE_SPEED and
+    FINETUNE_SCHEDULING) are left out, so that changing them reruns nothing (Snakemake reruns a
+    job when its params change)."""
+    options = {k: v for k, v in config["models"][model].items() if k not in ("batch_size", "resources")}
     if "finetune" in options:
-        options["finetune"] = {k: v for k, v in options["finetune"].items() if k not in FINETUNE_SPEED}
+        options["finetune"] = {k: v for k, v in options["finetune"].items()
+                               if k not in FINETUNE_SPEED + FINETUNE_SCHEDULING}
     return options
 
 
@@ -109,6 +111,12 @@ def description_mode(config: dict, dataset: str) -> str:
 def generator(config: dict) -> str | None:
     """The MLLM that generates descriptions: configured, else the first analysed MLLM."""
     return config["descriptions"].get("generator") or next(iter(config["analysis"]["mllm"]), None)
+
+
+def describe_model(config: dict, dataset: str) -> str | None:
+    """The model a describe job runs (whose resources it asks for): the generator, where the data
+    set's descriptions are generated."""
+    return generator(config) if description_mode(config, dataset) == "generate" else None
 
 
 def describe_settings(config: dict, dataset: str) -> dict:
@@ -204,12 +212,17 @@ def finetune_splits(config: dict, model: str, dataset: str) -> list[str]:
 
 def probe_val(config: dict, dataset: str, model: str) -> bool:
     """Whether the linear probe chooses C on the data set's official val split. Not for a twin
-    that trained on that split, nor for its base: the pair is compared on the same footing, C
-    chosen on a held-out part of train for both."""
+    that trained on that split, nor for its base, where both are analysed: the pair is compared
+    on the same footing, C chosen on a held-out part of train for both."""
     if "val" not in splits(config, dataset):
         return False
-    return not any(model in (twin, config["models"][twin]["finetune"]["from"])
-                   for twin in finetuned_models(config) if "val" in finetune_splits(config, twin, dataset))
+    mllms = config.get("analysis", {}).get("mllm", [])
+    for twin in finetuned_models(config):
+        base = config["models"][twin]["finetune"]["from"]
+        compared = twin in mllms and base in mllms  # where the twins table reads both probes
+        if compared and model in (twin, base) and "val" in finetune_splits(config, twin, dataset):
+            return False
+    return True
 
 
 # ---- base and fine-tuned twin side by side (fgvr.twins)
@@ -279,6 +292,7 @@ def finetune_spec(config: dict, model: str, stage: int) -> dict:
 
 
 FINETUNE_SPEED = ("checkpoint_every", "num_workers", "collective_timeout_min")
+FINETUNE_SCHEDULING = ("mem_mb", "runtime_min")  # what a training job asks the scheduler for
 
 
 def finetune_run_settings(config: dict, model: str) -> dict:

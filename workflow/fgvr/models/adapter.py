@@ -16,9 +16,10 @@ from .loading import pick_device, pick_dtype
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over dim 1 of ``hidden`` (B, T, D) where ``mask`` (B, T) is true."""
-    mask = mask.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+    """Mean over dim 1 of ``hidden`` (B, T, D) where ``mask`` (B, T) is true, in float32: a
+    bfloat16 sum would round a count of 729 tokens to 728."""
+    weights = mask.to(torch.float32).unsqueeze(-1)
+    return (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 def last_valid(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -70,16 +70,24 @@ class ChatMixin:
     # ---- chat: the checkpoint's own processor and chat template, left padding, greedy
 
     @property
-    def processor(self):
-        """The checkpoint's full processor (AutoProcessor), loaded on first use, padding left."""
+    def any_processor(self):
+        """The checkpoint's full processor (AutoProcessor), loaded on first use, padding left;
+        with or without a chat template (the model's own object path needs none)."""
         if getattr(self, "_processor", None) is None:
             processor = load_processor(self.path, self.trust_remote_code)
-            if not getattr(processor, "chat_template", None) and self.family.prompt_format is None:
-                raise FgvrError(f"{self.path}: the checkpoint has no chat template; generation and multiple-choice "
-                                "prompts need one (chat_template.jinja in the checkpoint folder)")
             processor.tokenizer.padding_side = "left"
             self._processor = processor
         return self._processor
+
+    @property
+    def processor(self):
+        """``any_processor``, for chat: refused when the checkpoint has no chat template and its
+        family no prompt format."""
+        processor = self.any_processor
+        if not getattr(processor, "chat_template", None) and self.family.prompt_format is None:
+            raise FgvrError(f"{self.path}: the checkpoint has no chat template; generation and multiple-choice "
+                            "prompts need one (chat_template.jinja in the checkpoint folder)")
+        return processor
 
     def chat_texts(self, prompts: list[str], image: bool) -> list[str]:
         """Each prompt as the user turn of the model's chat template (the image first), ready for

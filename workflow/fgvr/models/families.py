@@ -71,7 +71,9 @@ FAMILIES = (
     Family("internvl", "mllm", ("internvl",), builder="internvl", image_kwargs={"crop_to_patches": False}),
     Family("qwen2_vl", "mllm", ("qwen2_vl",), builder="qwen2_vl", **QWEN),
     Family("qwen2_5_vl", "mllm", ("qwen2_5_vl",), builder="qwen2_5_vl", **QWEN),
-    Family("qwen3_vl", "mllm", ("qwen3_vl",), builder="qwen3_vl", **QWEN),
+    # the MoE releases (30B-A3B ...) share the layout; their experts are fused (no linears): LoRA
+    # adapts attention and the merger there
+    Family("qwen3_vl", "mllm", ("qwen3_vl", "qwen3_vl_moe"), builder="qwen3_vl", **QWEN),
     # its projector is a bare matrix (no linear for LoRA): trained whole
     Family("gemma3", "mllm", ("gemma3",), builder="gemma3", object_path="model", object_text="<start_of_image>",
            nested_images=True, lora_extra=("multi_modal_projector",)),

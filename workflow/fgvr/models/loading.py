@@ -93,23 +93,36 @@ def load_model(adapter):
 
     auto = getattr(transformers, adapter.auto_class)
     quantization = getattr(adapter, "quantization", None)  # 4-bit (QLoRA): placed on the GPU as it loads
-    model = auto.from_pretrained(adapter.path, dtype=adapter.dtype,
-                                 attn_implementation=attention_implementation(adapter.device, adapter.dtype),
+    attention = attention_implementation(adapter.device, adapter.dtype, model_class(auto, adapter))
+    model = auto.from_pretrained(adapter.path, dtype=adapter.dtype, attn_implementation=attention,
                                  trust_remote_code=adapter.trust_remote_code, quantization_config=quantization,
                                  **({"device_map": {"": adapter.device}} if quantization is not None else {}))
     return (model if quantization is not None else model.to(adapter.device)).eval()
 
 
-def attention_implementation(device, dtype) -> str | None:
+def model_class(auto, adapter) -> type | None:
+    """The class ``auto`` builds for the adapter's checkpoint (None where it cannot tell: remote code)."""
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(adapter.path, trust_remote_code=adapter.trust_remote_code)
+        return auto._model_mapping[type(config)]
+    except (KeyError, ValueError, OSError):
+        return None
+
+
+def attention_implementation(device, dtype, cls: type | None = None) -> str | None:
     """flash_attention_2 for bf16/fp16 on a GPU where the package is installed (it has no
-    float32 kernels), else transformers' default: PyTorch SDPA where the model supports it,
-    eager attention where not (Gemma 2, PaliGemma 2's LLM)."""
+    float32 kernels) and the model supports it (Gemma 3 and PaliGemma do not: their image
+    tokens attend both ways), else transformers' default: PyTorch SDPA where the model supports
+    it, eager attention where not (Gemma 2, PaliGemma 2's LLM)."""
     import importlib.util
 
     import torch
 
     half = dtype in (torch.bfloat16, torch.float16)
-    if device.type == "cuda" and half and importlib.util.find_spec("flash_attn") is not None:
+    if device.type == "cuda" and half and getattr(cls, "_supports_flash_attn", True) \
+            and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return None
 

@@ -117,7 +117,7 @@ class MLLMAdapter(ChatMixin, Adapter):
     def object_inputs(self, images):
         """The processor's inputs for the model's own object sequence: ``object_text`` (the
         image, as the processor expands it) + EOS, right-padded."""
-        out = self.processor(text=[self.family.object_text + self.tokenizer.eos_token] * len(images),
+        out = self.any_processor(text=[self.family.object_text + self.tokenizer.eos_token] * len(images),
                              images=self.chat_images(images), padding=True, padding_side="right",
                              return_tensors="pt", **self.family.image_kwargs)
         return {k: v for k, v in out.items() if isinstance(v, torch.Tensor) and k != "labels"}
