@@ -256,3 +256,23 @@ def test_means_are_taken_in_float32():
     assert masked_mean(hidden, mask).dtype == torch.float32 and torch.equal(masked_mean(hidden, mask), torch.ones(1, 4))
     mask[0, 700:] = False
     assert torch.equal(masked_mean(hidden * 2, mask), torch.full((1, 4), 2.0))
+
+
+def test_the_models_own_object_path_needs_no_chat_template(family_checkpoints, tmp_path):
+    """A Qwen2-VL checkpoint without a chat template (a base release) still extracts: its object
+    sequence is the processor's image expansion, no chat turn; chat prompts are refused by name."""
+    import shutil
+
+    ckpt = tmp_path / "qwen-base"
+    shutil.copytree(family_checkpoints["qwen2_vl"], ckpt)
+    (ckpt / "chat_template.jinja").unlink()
+    for name in ("processor_config.json", "tokenizer_config.json"):
+        config = json.loads((ckpt / name).read_text())
+        config.pop("chat_template", None)
+        (ckpt / name).write_text(json.dumps(config))
+    adapter = load_adapter(ckpt, "mllm")
+    out = adapter.encode_images(adapter.preprocess(images(2)))
+    reference = load_adapter(family_checkpoints["qwen2_vl"], "mllm")
+    torch.testing.assert_close(out["llm.last"], reference.encode_images(reference.preprocess(images(2)))["llm.last"])
+    with pytest.raises(FgvrError, match="no chat template"):
+        adapter.chat_batch(["Which bird?"], images(1))
