@@ -109,3 +109,20 @@ def test_a_killed_run_over_two_processes_resumes_to_the_same_weights(demo_checkp
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=0)
     pd.testing.assert_frame_equal(pd.read_csv(cut / "work/log.csv"), pd.read_csv(whole / "work/log.csv"))
+
+
+def test_a_model_path_family_splits_over_processes_too(family_checkpoints, files, tmp_path):
+    """Qwen2-VL (packed images, the model's own forward with M-RoPE positions) in stage 1 over 3
+    processes, its last micro-batch split 2+1+0: the single-process step, as for Idefics2."""
+    runs = {}
+    for n in (1, 3):
+        code, folder = train(tmp_path, family_checkpoints["qwen2_vl"], files, 1, n, f"qwen{n}")
+        assert code == 0, (folder / "output.txt").read_text()[-3000:]
+        runs[n] = (torch.load(folder / "grads.pt"), pd.read_csv(folder / "work" / "log.csv"))
+    (single, single_log), (split, log) = runs[1], runs[3]
+    assert len(single) == len(split) == 2
+    for a, b in zip(single, split):
+        assert a.abs().max() > 0  # other batch shapes through the vision tower: float noise only
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * float(a.abs().max()))
+    columns = [c for c in single_log.columns if c.startswith("loss")]
+    np.testing.assert_allclose(log[columns].to_numpy(), single_log[columns].to_numpy(), rtol=1e-5)
