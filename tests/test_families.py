@@ -9,6 +9,7 @@ from PIL import Image
 from fgvr.extract import extract_split
 from fgvr.datasets.manifest import read_descriptions, read_manifest
 from fgvr.models import adapter_class, family_of, load_adapter
+from fgvr.models.loading import family_adapter
 from fgvr.models.families import BY_NAME, FAMILIES
 from fgvr.store import read_store
 
@@ -171,7 +172,7 @@ def test_one_registry_of_families():
     assert schema["$defs"]["model"]["properties"]["family"]["enum"] == [f.name for f in FAMILIES]
     assert sorted(FAMILY_KIND) == sorted((f.name, f.kind) for f in FAMILIES)
     for family in FAMILIES:
-        assert family.adapter_class().kind == family.kind
+        assert family_adapter(family).kind == family.kind
         assert callable(getattr(demo, family.builder))
 
 

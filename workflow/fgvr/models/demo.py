@@ -377,5 +377,5 @@ def build_demo(kind: str, out: str | Path, texts: list[str], image_size: int, se
         from ..io import FgvrError
         raise FgvrError(f"family {family!r} is not a {kind}; {kind} families: {list(KINDS[kind])}")
     out = Path(out)
-    BY_NAME[family].build(out, texts, image_size, seed)
+    globals()[BY_NAME[family].builder](out, texts, image_size, seed)
     return out

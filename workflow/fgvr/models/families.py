@@ -10,7 +10,6 @@ Adding a family is one row here and, for the demo, one builder in demo.py.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 
 
@@ -42,15 +41,6 @@ class Family:
     # the vision tower; `lora_extra`: modules trained whole where the connector has no linear
     lora_extra: tuple[str, ...] = ()
     trained_in_tests: bool = True  # both stages run on its tiny checkpoints in the test suite
-
-    def adapter_class(self) -> type:
-        module, name = self.adapter.split(":")
-        return getattr(importlib.import_module(f"fgvr.models.{module}"), name)
-
-    def build(self, *args, **kwargs):
-        from . import demo
-
-        return getattr(demo, self.builder)(*args, **kwargs)
 
 
 QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"

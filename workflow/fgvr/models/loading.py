@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from ..io import FgvrError
-from .families import FAMILIES, GENERIC, MODEL_TYPES, Family, family_for
+from .families import GENERIC, MODEL_TYPES, Family, family_for
 
 log = logging.getLogger("fgvr.models")
 
@@ -60,9 +60,17 @@ def family_of(path: str | Path) -> Family:
                     f"encoder; supported model types: {MODEL_TYPES}")
 
 
+def family_adapter(family: Family) -> type:
+    """The adapter class a family row names ("module:Class" under fgvr.models)."""
+    import importlib
+
+    module, name = family.adapter.split(":")
+    return getattr(importlib.import_module(f"fgvr.models.{module}"), name)
+
+
 def adapter_class(path: str | Path) -> type:
     """The adapter class for the checkpoint folder ``path``."""
-    return family_of(path).adapter_class()
+    return family_adapter(family_of(path))
 
 
 def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto", device: str = "auto",
@@ -74,7 +82,7 @@ def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto",
     import transformers
 
     family = family_of(path)
-    cls = family.adapter_class()
+    cls = family_adapter(family)
     if kind is not None and cls.kind != kind:
         raise FgvrError(f"{path}: is a {cls.kind} ({family.name}) but the config says kind: {kind}")
     dev = pick_device(device)
@@ -136,7 +144,7 @@ def load_processor(path: str | Path, trust_remote_code: bool = False):
     try:
         name = saved_processor_class(path)
         if name is not None and needs_torchvision(name):
-            return image_only_processor(path, trust_remote_code)
+            return image_only_processor(path, trust_remote_code, name)
         return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, ImportError) as err:
         missing = missing_package(err)
@@ -219,14 +227,14 @@ def processor_class(name: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def image_only_processor(path: str | Path, trust_remote_code: bool = False):
-    """The checkpoint's own processor class (by its model type), loaded without the video
-    processor that AutoProcessor could not import."""
+def image_only_processor(path: str | Path, trust_remote_code: bool = False, name: str | None = None):
+    """The checkpoint's own processor class (``name``, else the one it names), loaded without the
+    video processor that AutoProcessor could not import."""
     import inspect
 
     import transformers
 
-    name = saved_processor_class(path)
+    name = name or saved_processor_class(path)
     if name is None or not hasattr(transformers, name):
         raise ImportError(f"{path}: no processor class is known for it; it requires the torchvision library")
     log.info("%s: torchvision is not installed; %s loaded for images and text only", path, name)
@@ -253,5 +261,5 @@ def missing_package(err: BaseException) -> str | None:
     return found[1].lower() if found else None
 
 
-__all__ = ["FAMILIES", "adapter_class", "family_of", "load_adapter", "load_model", "load_processor", "pick_device",
+__all__ = ["adapter_class", "family_adapter", "family_of", "load_adapter", "load_model", "load_processor", "pick_device",
            "pick_dtype"]
