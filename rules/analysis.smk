@@ -9,15 +9,15 @@ rule linear_probe:
         ),
     output:
         "results/analysis/{dataset}/{model}/probe.json",
-    params:
-        probe=config["analysis"]["probe"],
-    threads: 4
     log:
         "results/logs/linear_probe/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/linear_probe/{dataset}/{model}.tsv"
     conda:
         "../environment.yml"
+    threads: 4
+    params:
+        probe=config["analysis"]["probe"],
     script:
         "../workflow/scripts/linear_probe.py"
 
@@ -43,40 +43,59 @@ rule summary:
         probes=expand("results/analysis/{{dataset}}/{model}/probe.json", model=plan.analysed_models(config)),
         alignments=expand("results/analysis/{{dataset}}/{model}/alignment.json", model=plan.analysed_models(config)),
     output:
-        csv=report("results/analysis/{dataset}/summary.csv", caption="../workflow/report/summary.rst",
-                   category="Summary", subcategory="{dataset}"),
-        probe=report("results/plots/{dataset}/probe.png", caption="../workflow/report/probe.rst",
-                     category="Linear probes", subcategory="{dataset}"),
-        alignment=report("results/plots/{dataset}/alignment.png", caption="../workflow/report/alignment.rst",
-                         category="Alignment", subcategory="{dataset}"),
-    params:
-        models=plan.analysed_models(config),
+        csv=report(
+            "results/analysis/{dataset}/summary.csv",
+            caption="../workflow/report/summary.rst",
+            category="Summary",
+            subcategory="{dataset}",
+        ),
+        probe=report(
+            "results/plots/{dataset}/probe.png",
+            caption="../workflow/report/probe.rst",
+            category="Linear probes",
+            subcategory="{dataset}",
+        ),
+        alignment=report(
+            "results/plots/{dataset}/alignment.png",
+            caption="../workflow/report/alignment.rst",
+            category="Alignment",
+            subcategory="{dataset}",
+        ),
     log:
         "results/logs/summary/{dataset}.log",
     benchmark:
         "results/benchmarks/summary/{dataset}.tsv"
     conda:
         "../environment.yml"
+    params:
+        models=plan.analysed_models(config),
     script:
         "../workflow/scripts/summary.py"
 
 
 rule tsne:
     input:
-        objects=[f"results/embeddings/{{dataset}}/{m}/{config['analysis']['tsne']['split']}.h5" for m in plan.analysed_models(config)],
+        objects=[
+            f"results/embeddings/{{dataset}}/{m}/{config['analysis']['tsne']['split']}.h5"
+            for m in plan.analysed_models(config)
+        ],
         categories=[f"results/embeddings/{{dataset}}/{m}/categories.h5" for m in plan.analysed_models(config)],
     output:
-        png=report("results/plots/{dataset}/tsne_{pooling}.png", caption="../workflow/report/tsne.rst",
-                   category="t-SNE", subcategory="{dataset}"),
+        png=report(
+            "results/plots/{dataset}/tsne_{pooling}.png",
+            caption="../workflow/report/tsne.rst",
+            category="t-SNE",
+            subcategory="{dataset}",
+        ),
         csv="results/plots/{dataset}/tsne_{pooling}.csv",
-    params:
-        models=plan.analysed(config),
-        tsne=config["analysis"]["tsne"],
     log:
         "results/logs/tsne/{dataset}/{pooling}.log",
     benchmark:
         "results/benchmarks/tsne/{dataset}/{pooling}.tsv"
     conda:
         "../environment.yml"
+    params:
+        models=plan.analysed(config),
+        tsne=config["analysis"]["tsne"],
     script:
         "../workflow/scripts/tsne.py"

@@ -85,8 +85,12 @@ def foci_file(wildcards):
     downloaded by download_foci."""
     from fgvr.options import foci_file as locate
 
-    return str(locate(fgvr_datasets.loader_name(wildcards.dataset, config["datasets"][wildcards.dataset]),
-                      config["options"].get("foci_dir")))
+    return str(
+        locate(
+            fgvr_datasets.loader_name(wildcards.dataset, config["datasets"][wildcards.dataset]),
+            config["options"].get("foci_dir"),
+        )
+    )
 
 
 # ---- fine-tuning

@@ -11,14 +11,14 @@ rule prepare_dataset:
         manifest="results/data/{dataset}/manifest.csv",
         classes="results/data/{dataset}/classes.csv",
         ground_truth="results/data/{dataset}/ground_truth.csv",
-    params:
-        options=dataset_options,
     log:
         "results/logs/prepare_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare_dataset/{dataset}.tsv"
     conda:
         "../environment.yml"
+    params:
+        options=dataset_options,
     script:
         "../workflow/scripts/prepare_dataset.py"
 
@@ -53,8 +53,6 @@ localrules:
 rule download_dataset:
     output:
         "resources/downloads/{dataset}/{file}",
-    params:
-        remote=download_identity,
     log:
         "results/logs/download_dataset/{dataset}/{file}.log",
     wildcard_constraints:
@@ -63,5 +61,7 @@ rule download_dataset:
     cache: "omit-software"
     conda:
         "../environment.yml"
+    params:
+        remote=download_identity,
     script:
         "../workflow/scripts/download_dataset.py"

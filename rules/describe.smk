@@ -13,24 +13,25 @@ rule describe:
         attributes="results/data/{dataset}/attributes.json",
         descriptions="results/data/{dataset}/descriptions.csv",
         class_descriptions="results/data/{dataset}/class_descriptions.csv",
-    params:
-        settings=lambda w: plan.describe_settings(config, w.dataset),
-        cache=lambda w: f"resources/cache/describe/{w.dataset}/{plan.generator(config)}.jsonl",
-    resources:
-        gpu=lambda w: int(plan.description_mode(config, w.dataset) == "generate"),
-        # the generator's own resources where it generates; the defaults for a CPU job
-        mem_mb=lambda w: plan.model_resource(config, plan.describe_model(config, w.dataset), "mem_mb"),
-        gpu_mem_mb=lambda w: (
-            plan.model_resource(config, plan.describe_model(config, w.dataset), "gpu_mem_mb")
-            if plan.description_mode(config, w.dataset) == "generate" else 0
-        ),
-        runtime=lambda w: plan.model_resource(config, plan.describe_model(config, w.dataset), "runtime_min"),
     log:
         "results/logs/describe/{dataset}.log",
     benchmark:
         "results/benchmarks/describe/{dataset}.tsv"
     conda:
         "../environment.yml"
+    resources:
+        gpu=lambda w: int(plan.description_mode(config, w.dataset) == "generate"),
+        # the generator's own resources where it generates; the defaults for a CPU job
+        mem_mb=lambda w: plan.model_resource(config, plan.describe_model(config, w.dataset), "mem_mb"),
+        gpu_mem_mb=lambda w: (
+            plan.model_resource(config, plan.describe_model(config, w.dataset), "gpu_mem_mb")
+            if plan.description_mode(config, w.dataset) == "generate"
+            else 0
+        ),
+        runtime=lambda w: plan.model_resource(config, plan.describe_model(config, w.dataset), "runtime_min"),
+    params:
+        settings=lambda w: plan.describe_settings(config, w.dataset),
+        cache=lambda w: f"resources/cache/describe/{w.dataset}/{plan.generator(config)}.jsonl",
     script:
         "../workflow/scripts/describe.py"
 
@@ -38,13 +39,13 @@ rule describe:
 rule negatives:
     input:
         classes="results/data/{dataset}/classes.csv",
-        store=lambda w: (f"results/embeddings/{w.dataset}/{w.vlm}/categories.h5" if config["negatives"]["by"] == "names"
-                         else f"results/embeddings/{w.dataset}/{w.vlm}/train.h5"),
+        store=lambda w: (
+            f"results/embeddings/{w.dataset}/{w.vlm}/categories.h5"
+            if config["negatives"]["by"] == "names"
+            else f"results/embeddings/{w.dataset}/{w.vlm}/train.h5"
+        ),
     output:
         "results/data/{dataset}/negatives/{vlm}.csv",
-    params:
-        by=config["negatives"]["by"],
-        k=config["negatives"]["k"],
     log:
         "results/logs/negatives/{dataset}/{vlm}.log",
     benchmark:
@@ -53,6 +54,9 @@ rule negatives:
         vlm=plan.one_of(plan.vlm_models(config)),
     conda:
         "../environment.yml"
+    params:
+        by=config["negatives"]["by"],
+        k=config["negatives"]["k"],
     script:
         "../workflow/scripts/negatives.py"
 
@@ -64,8 +68,6 @@ rule mine_options:
         categories="results/embeddings/{dataset}/{vlm}/categories.h5",
     output:
         "results/data/{dataset}/options/{vlm}/{split}.jsonl",
-    params:
-        seed=config["options"]["seed"],
     log:
         "results/logs/mine_options/{dataset}/{vlm}/{split}.log",
     benchmark:
@@ -74,6 +76,8 @@ rule mine_options:
         vlm=plan.one_of(plan.vlm_models(config)),
     conda:
         "../environment.yml"
+    params:
+        seed=config["options"]["seed"],
     script:
         "../workflow/scripts/mine_options.py"
 
@@ -85,15 +89,15 @@ rule foci_options:
         official=foci_file,
     output:
         "results/data/{dataset}/options/foci/test.jsonl",
-    params:
-        seed=config["options"]["seed"],
-        loader=lambda w: fgvr_datasets.loader_name(w.dataset, config["datasets"][w.dataset]),
     log:
         "results/logs/foci_options/{dataset}.log",
     benchmark:
         "results/benchmarks/foci_options/{dataset}.tsv"
     conda:
         "../environment.yml"
+    params:
+        seed=config["options"]["seed"],
+        loader=lambda w: fgvr_datasets.loader_name(w.dataset, config["datasets"][w.dataset]),
     script:
         "../workflow/scripts/foci_options.py"
 
@@ -108,8 +112,6 @@ localrules:
 rule download_foci:
     output:
         "resources/foci/{file}",
-    params:
-        checksum=lambda w: fgvr_options.FOCI_SHA256[w.file],
     log:
         "results/logs/download_foci/{file}.log",
     benchmark:
@@ -118,5 +120,7 @@ rule download_foci:
         file=plan.one_of(list(fgvr_options.FOCI_SHA256)),
     conda:
         "../environment.yml"
+    params:
+        checksum=lambda w: fgvr_options.FOCI_SHA256[w.file],
     script:
         "../workflow/scripts/download_foci.py"

@@ -8,8 +8,14 @@ rule evaluate:
     output:
         jsonl="results/eval/{dataset}/{model}/{protocol}.jsonl",
         json="results/eval/{dataset}/{model}/{protocol}.json",
-    params:
-        settings=lambda w: plan.evaluation_settings(config, w.dataset, w.model, w.protocol),
+    log:
+        "results/logs/evaluate/{dataset}/{model}/{protocol}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/{model}/{protocol}.tsv"
+    wildcard_constraints:
+        protocol=r"(blind-)?(mc4-[A-Za-z0-9_.-]+|open)|zeroshot",
+    conda:
+        "../environment.yml"
     threads: max(1, config["extraction"]["num_workers"])
     resources:
         # zeroshot reads cached embeddings: no GPU
@@ -19,14 +25,8 @@ rule evaluate:
             plan.model_resource(config, w.model, "gpu_mem_mb") if plan.protocol_kind(w.protocol) == "mllm" else 0
         ),
         runtime=lambda w: plan.model_resource(config, w.model, "runtime_min"),
-    log:
-        "results/logs/evaluate/{dataset}/{model}/{protocol}.log",
-    benchmark:
-        "results/benchmarks/evaluate/{dataset}/{model}/{protocol}.tsv"
-    wildcard_constraints:
-        protocol=r"(blind-)?(mc4-[A-Za-z0-9_.-]+|open)|zeroshot",
-    conda:
-        "../environment.yml"
+    params:
+        settings=lambda w: plan.evaluation_settings(config, w.dataset, w.model, w.protocol),
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -37,11 +37,9 @@ rule benchmark_table:
         # the base / twin comparison, where a fine-tuned model and its base are both studied
         twins=[f"{plan.TWINS}.csv"] if plan.twin_jobs(config) else [],
     output:
-        csv=report("results/summary/benchmark.csv", caption="../workflow/report/benchmark.rst",
-                   category="Benchmark"),
+        csv=report("results/summary/benchmark.csv", caption="../workflow/report/benchmark.rst", category="Benchmark"),
         md="results/summary/benchmark.md",
-        png=report("results/summary/benchmark.png", caption="../workflow/report/benchmark.rst",
-                   category="Benchmark"),
+        png=report("results/summary/benchmark.png", caption="../workflow/report/benchmark.rst", category="Benchmark"),
     log:
         "results/logs/benchmark_table.log",
     benchmark:
@@ -58,13 +56,13 @@ rule twins:
     output:
         csv=report(f"{plan.TWINS}.csv", caption="../workflow/report/twins.rst", category="Benchmark"),
         png=report(f"{plan.TWINS}.png", caption="../workflow/report/twins.rst", category="Benchmark"),
-    params:
-        jobs=plan.twin_jobs(config),
     log:
         "results/logs/twins.log",
     benchmark:
         "results/benchmarks/twins.tsv"
     conda:
         "../environment.yml"
+    params:
+        jobs=plan.twin_jobs(config),
     script:
         "../workflow/scripts/twins.py"

@@ -13,17 +13,17 @@ rule extract_objects:
         model=model_dir,
     output:
         "results/embeddings/{dataset}/{model}/{split}.h5",
-    params:
-        model=model_options,
-    threads: max(1, config["extraction"]["num_workers"])
-    resources:
-        **EXTRACT_RESOURCES,
     log:
         "results/logs/extract_objects/{dataset}/{model}/{split}.log",
     benchmark:
         "results/benchmarks/extract_objects/{dataset}/{model}/{split}.tsv"
     conda:
         "../environment.yml"
+    threads: max(1, config["extraction"]["num_workers"])
+    resources:
+        **EXTRACT_RESOURCES,
+    params:
+        model=model_options,
     script:
         "../workflow/scripts/extract_objects.py"
 
@@ -34,15 +34,15 @@ rule extract_categories:
         model=model_dir,
     output:
         "results/embeddings/{dataset}/{model}/categories.h5",
-    params:
-        model=model_options,
-    resources:
-        **EXTRACT_RESOURCES,
     log:
         "results/logs/extract_categories/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/extract_categories/{dataset}/{model}.tsv"
     conda:
         "../environment.yml"
+    resources:
+        **EXTRACT_RESOURCES,
+    params:
+        model=model_options,
     script:
         "../workflow/scripts/extract_categories.py"

@@ -10,17 +10,11 @@ rule finetune_stage1:
     output:
         model=directory("results/train/{model}/stage1/model"),
         log="results/train/{model}/stage1/log.csv",
-        plot=report("results/train/{model}/stage1/loss.png", caption="../workflow/report/finetune.rst",
-                    category="Fine-tuning", subcategory="{model}"),
-    params:
-        spec=lambda w: plan.finetune_spec(config, w.model, 1),
-    threads: 1
-    resources:
-        gpu=finetune_resources,
-        mem_mb=lambda w: config["models"][w.model]["finetune"]["mem_mb"],
-        gpu_mem_mb=lambda w: plan.model_resource(config, w.model, "gpu_mem_mb"),
-        runtime=lambda w: (
-            config["models"][w.model]["finetune"].get("runtime_min") or plan.model_resource(config, w.model, "runtime_min")
+        plot=report(
+            "results/train/{model}/stage1/loss.png",
+            caption="../workflow/report/finetune.rst",
+            category="Fine-tuning",
+            subcategory="{model}",
         ),
     log:
         "results/logs/finetune_stage1/{model}.log",
@@ -30,6 +24,17 @@ rule finetune_stage1:
         model=plan.one_of(plan.finetuned_models(config)),
     conda:
         "../environment.yml"
+    threads: 1
+    resources:
+        gpu=finetune_resources,
+        mem_mb=lambda w: config["models"][w.model]["finetune"]["mem_mb"],
+        gpu_mem_mb=lambda w: plan.model_resource(config, w.model, "gpu_mem_mb"),
+        runtime=lambda w: (
+            config["models"][w.model]["finetune"].get("runtime_min")
+            or plan.model_resource(config, w.model, "runtime_min")
+        ),
+    params:
+        spec=lambda w: plan.finetune_spec(config, w.model, 1),
     script:
         "../workflow/scripts/finetune.py"
 
@@ -40,17 +45,11 @@ rule finetune_stage2:
     output:
         model=directory("resources/models/{model}"),
         log="results/train/{model}/stage2/log.csv",
-        plot=report("results/train/{model}/stage2/loss.png", caption="../workflow/report/finetune.rst",
-                    category="Fine-tuning", subcategory="{model}"),
-    params:
-        spec=lambda w: plan.finetune_spec(config, w.model, 2),
-    threads: 1
-    resources:
-        gpu=finetune_resources,
-        mem_mb=lambda w: config["models"][w.model]["finetune"]["mem_mb"],
-        gpu_mem_mb=lambda w: plan.model_resource(config, w.model, "gpu_mem_mb"),
-        runtime=lambda w: (
-            config["models"][w.model]["finetune"].get("runtime_min") or plan.model_resource(config, w.model, "runtime_min")
+        plot=report(
+            "results/train/{model}/stage2/loss.png",
+            caption="../workflow/report/finetune.rst",
+            category="Fine-tuning",
+            subcategory="{model}",
         ),
     log:
         "results/logs/finetune_stage2/{model}.log",
@@ -60,5 +59,16 @@ rule finetune_stage2:
         model=plan.one_of(plan.finetuned_models(config)),
     conda:
         "../environment.yml"
+    threads: 1
+    resources:
+        gpu=finetune_resources,
+        mem_mb=lambda w: config["models"][w.model]["finetune"]["mem_mb"],
+        gpu_mem_mb=lambda w: plan.model_resource(config, w.model, "gpu_mem_mb"),
+        runtime=lambda w: (
+            config["models"][w.model]["finetune"].get("runtime_min")
+            or plan.model_resource(config, w.model, "runtime_min")
+        ),
+    params:
+        spec=lambda w: plan.finetune_spec(config, w.model, 2),
     script:
         "../workflow/scripts/finetune.py"

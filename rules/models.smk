@@ -4,8 +4,6 @@ rule build_demo_model:
         descriptions=lambda w: f"results/data/{model_options(w)['vocab_from']}/ground_truth.csv",
     output:
         directory("resources/models/{model}"),
-    params:
-        options=lambda w: plan.build_options(config, w.model),
     log:
         "results/logs/build_demo_model/{model}.log",
     benchmark:
@@ -14,6 +12,8 @@ rule build_demo_model:
         model=plan.one_of(plan.demo_models(config)),
     conda:
         "../environment.yml"
+    params:
+        options=lambda w: plan.build_options(config, w.model),
     script:
         "../workflow/scripts/build_demo_model.py"
 
@@ -26,9 +26,6 @@ localrules:
 rule fetch_model:
     output:
         directory("resources/models/{model}"),
-    params:
-        hf_id=lambda w: config["models"][w.model]["hf_id"],
-        revision=lambda w: config["models"][w.model]["revision"],
     log:
         "results/logs/fetch_model/{model}.log",
     benchmark:
@@ -37,5 +34,8 @@ rule fetch_model:
         model=plan.one_of(plan.hub_models(config)),
     conda:
         "../environment.yml"
+    params:
+        hf_id=lambda w: config["models"][w.model]["hf_id"],
+        revision=lambda w: config["models"][w.model]["revision"],
     script:
         "../workflow/scripts/fetch_model.py"
