@@ -341,8 +341,9 @@ def test_bad_config_fails_before_any_job(cfg, tmp_path, edit, key):
     assert not (tmp_path / "results").exists()
 
 
-def test_lint_is_clean():
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--lint"],
+@pytest.mark.parametrize("snakefile", ["Snakefile", "workflow/Snakefile"])  # the root's, and the catalog's and a module's
+def test_lint_is_clean(snakefile):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / snakefile), "--lint"],
                             capture_output=True, text=True, cwd=ROOT)
     assert "Congratulations, your workflow is in a good condition" in result.stdout + result.stderr
 
