@@ -23,7 +23,6 @@ import sys
 import pytest
 from conftest import ROOT
 
-pytestmark = pytest.mark.workflow
 TEST_CONFIG = ROOT / ".test" / "config" / "config.yaml"  # the CI-sized config
 
 
@@ -65,6 +64,7 @@ def numbers(workdir) -> dict:
     return out
 
 
+@pytest.mark.workflow
 def test_module_deployment_runs_in_the_users_folder_with_the_roots_numbers(tmp_path):
     user = tmp_path / "my-analysis"
     deploy(user, tmp_path / "source")
@@ -91,3 +91,28 @@ def test_module_deployment_runs_in_the_users_folder_with_the_roots_numbers(tmp_p
     assert "Nothing to be done" in run(["-n"], cwd=user)
     run(["--report", "report.html"], cwd=user)
     assert "probe.png" in (user / "report.html").read_text(errors="replace")
+
+
+def test_catalog_standardized_usage_files():
+    """What the catalog asks of a "standardized usage" workflow (workflow/Snakefile, config/README.md,
+    .snakemake-workflow-catalog.yml), and that the flag it names exists and the profiles pass it."""
+    import re
+
+    import yaml
+
+    assert (ROOT / "workflow" / "Snakefile").is_file() and (ROOT / "config" / "README.md").is_file()
+    usage = yaml.safe_load((ROOT / ".snakemake-workflow-catalog.yml").read_text())["usage"]
+    assert usage["software-stack-deployment"]["conda"] is True and usage["report"] is True
+    flags = usage["mandatory-flags"]["flags"].split()
+    assert flags == ["--conda-not-block-search-path-envvars"]
+    help_text = subprocess.run([sys.executable, "-m", "snakemake", "--help"], capture_output=True, text=True).stdout
+    for flag in flags:
+        assert flag in help_text
+        for profile in ("default", "slurm"):
+            settings = yaml.safe_load((ROOT / "profiles" / profile / "config.yaml").read_text())
+            assert settings[flag.removeprefix("--")] is True, profile
+    # every rule's software comes from the one conda environment (channels checked in test_docs)
+    for smk in (ROOT / "rules").glob("*.smk"):
+        envs = re.findall(r"^\s+conda:\s*\n\s+(\S+)", smk.read_text(), re.M)
+        rules = re.findall(r"^rule \w+:", smk.read_text(), re.M)
+        assert envs == ['"../environment.yml"'] * len(rules), smk.name
