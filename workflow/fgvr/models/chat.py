@@ -58,7 +58,7 @@ class ChatMixin:
         if bos is not None and texts and texts[0].startswith(bos):
             kwargs["add_special_tokens"] = False
         if images is not None:
-            kwargs.update(images=self.chat_images(images), **self.family.image_kwargs)
+            kwargs.update(images=self.chat_images(images))  # image arguments: set at load (loading.overridden)
         # labels only where asked for (a suffix): PaliGemma's processor labels every call
         return {k: v for k, v in self.processor(**kwargs).items()
                 if isinstance(v, torch.Tensor) and (k != "labels" or "suffix" in extra)}
