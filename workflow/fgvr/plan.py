@@ -284,7 +284,8 @@ def finetune_spec(config: dict, model: str, stage: int) -> dict:
 
     settings = dict(tune[f"stage{stage}"], seed=tune["seed"], prompt_format=PROMPT_FORMAT,
                     gradient_checkpointing=tune["gradient_checkpointing"], gather=tune["gather"],
-                    max_grad_norm=tune["max_grad_norm"], lm_loss=tune["lm_loss"])
+                    max_grad_norm=tune["max_grad_norm"], lm_loss=tune["lm_loss"],
+                    autocast=tune["autocast"])
     return {"stage": stage, "model": start, "entry": f"models.{model}.finetune",
             "out": f"{TRAIN.format(model=model, stage=1)}/model" if stage == 1 else f"resources/models/{model}",
             "work": TRAIN.format(model=model, stage=stage), "datasets": finetune_files(config, model),
