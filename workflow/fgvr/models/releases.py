@@ -70,7 +70,7 @@ QWEN25_TEMPLATE = (
 INTERNVL_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}{% if message['content'] is string %}"
     "{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' %}"
-    "{{ '<image>\n' }}{% elif content['type'] == 'video' %}{{ '<video>\n' }}{% elif content['type'] == 'text' %}"
+    "{{ '<IMG_CONTEXT>\n' }}{% elif content['type'] == 'video' %}{{ '<video>\n' }}{% elif content['type'] == 'text' %}"
     "{{ content['text'] }}{% endif %}{% endfor %}{% endif %}{{'<|im_end|>\n'}}{% endfor %}"
     "{% if add_generation_prompt %}{{'<|im_start|>assistant\n' }}{% endif %}")
 GEMMA3_TEMPLATE = """{{ bos_token }}
@@ -352,7 +352,11 @@ RELEASES: dict[str, dict] = {
             "processor": f"{HF}OpenGVLab/InternVL3-14B-hf/blob/refs%2Fpr%2F2/processor_config.json and "
                          f"{HF}OpenGVLab/InternVL3-38B-hf/blob/refs%2Fpr%2F2/processor_config.json (sibling releases "
                          "of the same converter, HIGH for them)",
-            "chat_template": "the same conversion script (processor and tokenizer) (MED)",
+            "chat_template": "the -hf template as vendored in several public InternVL3-hf training scripts "
+                             "(find_string ids 4736625387, 53222687874, 49265602798, 3879046473: images as "
+                             "'<IMG_CONTEXT>\\n', the token transformers' InternVLProcessor expands) (MED-LOW); the "
+                             "converter copy at 015d3b2 (research notes) writes '<image>\\n', which transformers 5's "
+                             "processor does not expand (0 image tokens for 1 image): not used",
             "tokenizer": "the same conversion script: Qwen2.5-VL's tokenizer (eos <|im_end|>, pad <|endoftext|>, no "
                          "bos) with the named image tokens, model_max_length 8192 (MED)"},
         not_found={"image_processor.crop_to_patches": "crop_to_patches / min_patches / max_patches as stored: the "
