@@ -165,17 +165,20 @@ def test_describe_generation(releases, small_dataset, hub):
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
 
 
-def few(data):  # noqa: F811
-    """The evaluation data with 6 test images."""
+def few(data, tmp_path):  # noqa: F811
+    """The evaluation data with 6 test images (and their options)."""
     manifest, classes, files_ = data
-    test = manifest[manifest["split"] == "test"]
-    keep = set(test["image_id"][:6])
-    return manifest[(manifest["split"] != "test") | manifest["image_id"].isin(keep)], classes, files_
+    options = lines(files_["test"])[:6]
+    keep = {o["image_id"] for o in options}
+    small = tmp_path / "few-test.jsonl"
+    small.write_text("".join(json.dumps(o) + "\n" for o in options))
+    return (manifest[(manifest["split"] != "test") | manifest["image_id"].astype(str).isin(keep)], classes,
+            dict(files_, test=small))
 
 
 @pytest.mark.parametrize("hub", MLLMS)
 def test_evaluation(releases, data, tmp_path, hub):  # noqa: F811
-    small = few(data)
+    small = few(data, tmp_path)
     n = (small[0]["split"] == "test").sum()
     for protocol, scoring in (("mc4-x", "letters"), ("mc4-x", "names"), ("mc4-x", "generate"), ("open", "generate")):
         out, info = run(tmp_path, releases[hub], small, protocol, scoring, name=f"{protocol}-{scoring}")
@@ -211,6 +214,7 @@ def test_both_stages_and_the_merged_checkpoint(releases, samples, data, tmp_path
         assert np.isfinite(log["loss"]).all() and log["loss"] > 0, (hub, stage)
     merged = save_merged(peft_model, adapter, tmp_path / "merged")
     again = load_adapter(merged, "mllm")
-    out, _ = run(tmp_path, merged, few(data), "mc4-x", "letters", name="merged")
-    assert len(lines(out["jsonl"])) == (few(data)[0]["split"] == "test").sum()
+    small = few(data, tmp_path)
+    out, _ = run(tmp_path, merged, small, "mc4-x", "letters", name="merged")
+    assert len(lines(out["jsonl"])) == (small[0]["split"] == "test").sum() == 6
     assert torch.isfinite(again.encode_texts(["a bird"])["llm.last"]).all()
