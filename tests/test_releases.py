@@ -218,3 +218,15 @@ def test_both_stages_and_the_merged_checkpoint(releases, samples, data, tmp_path
     out, _ = run(tmp_path, merged, small, "mc4-x", "letters", name="merged")
     assert len(lines(out["jsonl"])) == (small[0]["split"] == "test").sum() == 6
     assert torch.isfinite(again.encode_texts(["a bird"])["llm.last"]).all()
+
+
+def test_generation_stays_greedy_with_the_stored_penalties(releases):
+    """Qwen2.5-VL stores do_sample: true, top_k 1, repetition_penalty 1.05: the model keeps the
+    stored config (the penalty applies in generate) and answers are the same on every call."""
+    adapter = load_adapter(releases["Qwen/Qwen2.5-VL-7B-Instruct"], "mllm")
+    stored = adapter.model.generation_config
+    assert stored.do_sample is True and stored.repetition_penalty == 1.05
+    torch.manual_seed(1)
+    first = adapter.generate(["Describe the bird."], max_new_tokens=6)
+    torch.manual_seed(2)
+    assert adapter.generate(["Describe the bird."], max_new_tokens=6) == first
