@@ -134,7 +134,6 @@ PIXTRAL_TEMPLATE = (
 # ------------------------------------------------------------------------------ shrunk values the
 # tiny builders do not make themselves: image size -> the tiny value
 
-RA, RB = "/tmp/research/releases_a.md", "/tmp/research/releases_b.md"  # the research notes these cite (see README)
 HF = "https://huggingface.co/"
 
 
