@@ -73,6 +73,30 @@ def adapter_class(path: str | Path) -> type:
     return family_adapter(family_of(path))
 
 
+# Image-processor classes a release names that transformers 5 no longer has: the Qwen2.5-VL-7B-Instruct
+# release's preprocessor_config.json says Qwen2_5_VLImageProcessor, since renamed Qwen2VLImageProcessor
+# (the same processor); AutoImageProcessor then refuses the checkpoint ("Unrecognized image processor").
+RENAMED_IMAGE_PROCESSORS = {"Qwen2_5_VLImageProcessor": "Qwen2VLImageProcessor"}
+
+
+def register_renamed_image_processors() -> None:
+    """Make each old name in ``RENAMED_IMAGE_PROCESSORS`` resolve (in AutoImageProcessor and in every
+    processor's from_pretrained) to its new class: torchvision's where installed, else the PIL
+    twin, as transformers itself falls back. Idempotent; names transformers still knows are left."""
+    import importlib.util
+
+    from transformers.models.auto import image_processing_auto as auto
+
+    for old, new in RENAMED_IMAGE_PROCESSORS.items():
+        if auto.get_image_processor_class_from_name(old) is not None:
+            continue
+        cls = auto.get_image_processor_class_from_name(new if importlib.util.find_spec("torchvision") else f"{new}Pil")
+        if cls is None:
+            continue
+        alias = type(old, (cls,), {"__module__": cls.__module__, "__doc__": f"{new} under its old name {old}"})
+        auto.IMAGE_PROCESSOR_MAPPING._extra_content[f"fgvr-renamed:{old}"] = {"pil": alias}
+
+
 def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto", device: str = "auto",
                  trust_remote_code: bool = False, weights: bool = True):
     """Wrap a checkpoint folder in its family's adapter: image processor and tokenizer now, the
@@ -83,6 +107,7 @@ def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto",
 
     family = family_of(path)
     cls = family_adapter(family)
+    register_renamed_image_processors()
     if kind is not None and cls.kind != kind:
         raise FgvrError(f"{path}: is a {cls.kind} ({family.name}) but the config says kind: {kind}")
     dev = pick_device(device)
@@ -159,6 +184,7 @@ def load_processor(path: str | Path, trust_remote_code: bool = False):
     from transformers import AutoProcessor
 
     family = family_of(path)
+    register_renamed_image_processors()
     try:
         name = saved_processor_class(path)
         if name is not None and needs_torchvision(name):
