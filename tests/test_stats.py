@@ -100,3 +100,46 @@ def test_spread_across_seeds():
     got = stats.spread([0.5, 0.6, 0.7])
     assert got["mean"] == pytest.approx(0.6) and got["sd"] == pytest.approx(np.std([0.5, 0.6, 0.7], ddof=1))
     assert (got["min"], got["max"], got["n_seeds"]) == (0.5, 0.7, 3) and stats.spread([0.4])["sd"] is None
+
+
+def write_rows(path, rows):
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_compare_table_of_a_hand_made_rows_file(tmp_path):
+    """fgvr.compare on two rows files whose answers are known: a always right on the first half,
+    b on items 0-3 and 10-13 (of 16), open protocol with fuzzy matches apart."""
+    from fgvr import compare
+
+    a = [{"image_id": str(i), "correct": i < 8, "fuzzy_correct": True} for i in range(16)]
+    b = [{"image_id": str(i), "correct": i % 10 < 4, "fuzzy_correct": i != 3} for i in range(16)]
+    job = {"dataset": "d", "protocol": "open", "a": "m1", "b": "m2", "a_rows": write_rows(tmp_path / "a.jsonl", a),
+           "b_rows": write_rows(tmp_path / "b.jsonl", b)}
+    frame = compare.compare([job]).set_index("metric")
+    exact = frame.loc["exact match"]
+    # b right on 0-3 (a right too) and 10-13 (a wrong); a right alone on 4-7
+    assert (exact["both_right"], exact["won"], exact["lost"], exact["both_wrong"]) == (4, 4, 4, 4)
+    assert exact["p_mcnemar"] == pytest.approx(binomtest(4, 8, 0.5).pvalue) and exact["difference"] == 0
+    assert (exact["a_lo"], exact["a_hi"]) == pytest.approx(tuple(round(100 * v, 2) for v in
+                                                                 proportion_confint(8, 16, method="wilson")))
+    fuzzy = frame.loc["fuzzy match"]
+    assert (fuzzy["won"], fuzzy["lost"], fuzzy["b_value"]) == (0, 1, 93.75)
+    assert fuzzy["p_mcnemar"] == 1.0 and fuzzy["difference"] == -6.25
+    md = compare.markdown(compare.compare([job]))
+    assert "| d | open | exact match | m1 | m2 | 16 |" in md and "4 / 4" in md
+
+
+def test_per_class_tables_of_a_hand_made_rows_file(tmp_path):
+    from fgvr import per_class
+
+    classes = tmp_path / "classes.csv"
+    pd.DataFrame({"label": [0, 1, 2, 3], "class_name": list("abcd"), "raw_name": list("abcd")}).to_csv(classes,
+                                                                                                   index=False)
+    job = {"dataset": "d", "model": "m", "protocol": "mc4-x", "rows": write_rows(tmp_path / "r.jsonl", KNOWN),
+           "classes": str(classes)}
+    accuracy, confused = per_class.tables([job])
+    assert accuracy["accuracy"].tolist() == [1.0, 0.0, 0.0, 0.0] and set(accuracy["model"]) == {"m"}
+    assert confused["count"].sum() == 6 and confused["rank"].tolist() == list(range(1, 7))

@@ -161,7 +161,8 @@ def plot(frame: pd.DataFrame, out: str) -> None:
         hi = [frame.iloc[i].get(f"{c}_hi", np.nan) for c in columns]
         err = np.array([[0 if pd.isna(v) or pd.isna(l) else v - float(l) for v, l in zip(values, lo)],
                         [0 if pd.isna(v) or pd.isna(h) else float(h) - v for v, h in zip(values, hi)]])
-        ax.bar(x, values, width, label=label, color=colors[i], yerr=err, capsize=2, error_kw={"lw": 0.8},
+        ax.bar(x, values, width, label=label, color=colors[i], yerr=err if err.any() else None, capsize=2,
+               error_kw={"lw": 0.8},
                hatch="//" if row.source in REFERENCE_SOURCES else None, edgecolor="black", linewidth=0.3)
     ax.set_xticks(np.arange(len(columns)), [PAPER_DATASETS.get(c, c) for c in columns])
     ax.set_ylabel("accuracy (%)")
@@ -232,7 +233,7 @@ def option_orders(results: list[dict], option_seed: int) -> pd.DataFrame:
                     "n": found[0]["n"], "accuracy": round(spread["mean"], 2),
                     **{k: None if v is None else round(v, 2) for k, v in spread.items() if k != "n_seeds"},
                     "n_seeds": spread["n_seeds"]})
-    return pd.DataFrame(out, columns=SEED_COLUMNS)
+    return pd.DataFrame(out, columns=SEED_COLUMNS).astype({"n_seeds": "Int64"})
 
 
 def extra_sections(letters: pd.DataFrame, orders: pd.DataFrame) -> str:
