@@ -1,5 +1,6 @@
 # Benchmark evaluation (DESIGN.md contracts; fgvr.evaluate): one job per data set, model and
-# protocol, then one table of them all beside the paper's numbers. fgvr.plan decides which exist.
+# protocol (and other option order), then one table of them all beside the paper's numbers, the
+# per-class tables and the paired comparisons (fgvr.stats). fgvr.plan decides which exist.
 
 
 rule evaluate:

@@ -247,7 +247,7 @@ def test_base_and_twin_side_by_side(demo):
 
 def test_blind_twin_shows_what_the_images_add(demo, cfg, tmp_path):
     """blind-mc4-demo-vlm added to the protocols (in a copy of the demo): only its evaluations, the
-    base / twin comparison (both models ran it) and the table run. demo-finetuned's 4-way score falls when its images are grey: the boost is read
+    base / twin comparison (both models ran it), the per-class tables and the table run. demo-finetuned's 4-way score falls when its images are grey: the boost is read
     off the images, not off the option names alone."""
     import shutil
 
@@ -255,7 +255,7 @@ def test_blind_twin_shows_what_the_images_add(demo, cfg, tmp_path):
     shutil.copytree(demo, work, symlinks=True)
     changed = edited(cfg, tmp_path, lambda c: c["evaluation"]["protocols"].append("blind-mc4-demo-vlm"))
     planned = planned_jobs(snakemake(work, "-n", config=changed))
-    assert planned == {"evaluate": 2, "twins": 1, "benchmark_table": 1, "all": 1}
+    assert planned == {"evaluate": 2, "twins": 1, "per_class": 1, "benchmark_table": 1, "all": 1}
     result = snakemake(work, config=changed)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -488,11 +488,12 @@ def test_benchmark_table_beside_the_papers_numbers(demo):
 def test_an_evaluation_setting_reruns_the_protocols_that_read_it(demo, cfg, tmp_path, key, value):
     """scoring: the two MLLMs' mc4 jobs; max_new_tokens and parser: none (the demo scores by names,
     not generate); open_max_new_tokens: the two open jobs; option_names and foci_wrap: none (the
-    demo's options are mined, not FOCI's). Then the base / twin comparison and the table."""
+    demo's options are mined, not FOCI's). Then the base / twin comparison, the per-class tables and
+    the table."""
     changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__(key, value))
     planned = planned_jobs(snakemake(demo, "-n", config=changed))
     reruns = key in ("scoring", "open_max_new_tokens")
-    assert planned == ({"evaluate": 2, "twins": 1, "benchmark_table": 1, "all": 1} if reruns else {})
+    assert planned == ({"evaluate": 2, "twins": 1, "per_class": 1, "benchmark_table": 1, "all": 1} if reruns else {})
 
 
 def test_results_of_other_prompt_tokens_rerun(demo, tmp_path):
