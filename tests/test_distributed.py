@@ -57,9 +57,11 @@ def train(tmp_path, checkpoint, files, stage, processes, name, dropout=0.0, stop
     """One launch of stage ``stage`` over ``processes`` processes; returns (exit code, its folder)."""
     ensure_loopback()  # torchrun's rendezvous and gloo talk over 127.0.0.1
     run_dir = tmp_path / name
+    # peft's LoRA init: the gaussian's larger A makes Adam's first update of near-zero gradients
+    # (g / (sqrt(v) + eps)) turn float noise of other batch shapes into visible differences
     spec = {"stage": stage, "model": str(checkpoint), "out": str(run_dir / "model"),
             "work": str(work or run_dir / "work"), "datasets": [files], "entry": "test", "quantize": "none",
-            "dtype": "float32", "device": "cpu", "lora": {"r": 4, "alpha": 8, "dropout": dropout},
+            "dtype": "float32", "device": "cpu", "lora": {"r": 4, "alpha": 8, "dropout": dropout, "init": "kaiming"},
             "settings": {"batch_size": BATCH, "micro_batch_size": MICRO // processes, "lr": 1e-3, "warmup_steps": 0,
                          "epochs": 1, "seed": 0, "gather": True, "checkpoint_every": 1, "collective_timeout_min": 1}}
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -406,3 +406,24 @@ def test_importing_the_official_files_reproduces_them(full, name, tmp_path):
     assert all(abs(v - len(rows) / 4) < 0.1 * len(rows) / 4 for v in counts.values()), counts
     options.write_options(tmp_path / "test.jsonl", rows)
     assert options.read_options(tmp_path / "test.jsonl", manifest, classes) == rows
+
+
+def test_an_option_seed_rearranges_the_same_options_letter_balanced():
+    """options.rearrange: the same four options (and names) per row, the answer still pointing
+    at the label, each letter the answer of a quarter of the rows; the answer positions are those
+    of options.arrangement for that seed."""
+    from fgvr.options import arrangement, rearrange
+
+    rows = [{"image_id": str(i), "label": i % 7, "options": [i % 7, 7 + i % 3, 10 + i % 5, 15],
+             "answer": 0, "names": ["t", "x", "y", "z"]} for i in range(40)]
+    for i, row in enumerate(rows):  # scatter the answer as a file would
+        j = i % 4
+        row["options"][0], row["options"][j] = row["options"][j], row["options"][0]
+        row["names"][0], row["names"][j] = row["names"][j], row["names"][0]
+        row["answer"] = j
+    again = rearrange(rows, 3, "d", "test")
+    assert [sorted(r["options"]) for r in again] == [sorted(r["options"]) for r in rows]
+    assert all(r["options"][r["answer"]] == r["label"] and r["names"][r["answer"]] == "t" for r in again)
+    assert sorted(np.bincount([r["answer"] for r in again]).tolist()) == [10, 10, 10, 10]
+    assert [r["answer"] for r in again] == np.argmax(arrangement(40, 3, "d", "test") == 0, axis=1).tolist()
+    assert rearrange(rows, 3, "d", "test") == again and rearrange(rows, 4, "d", "test") != again

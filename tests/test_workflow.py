@@ -247,7 +247,7 @@ def test_base_and_twin_side_by_side(demo):
 
 def test_blind_twin_shows_what_the_images_add(demo, cfg, tmp_path):
     """blind-mc4-demo-vlm added to the protocols (in a copy of the demo): only its evaluations, the
-    base / twin comparison (both models ran it) and the table run. demo-finetuned's 4-way score falls when its images are grey: the boost is read
+    base / twin comparison (both models ran it), the per-class tables and the table run. demo-finetuned's 4-way score falls when its images are grey: the boost is read
     off the images, not off the option names alone."""
     import shutil
 
@@ -255,7 +255,7 @@ def test_blind_twin_shows_what_the_images_add(demo, cfg, tmp_path):
     shutil.copytree(demo, work, symlinks=True)
     changed = edited(cfg, tmp_path, lambda c: c["evaluation"]["protocols"].append("blind-mc4-demo-vlm"))
     planned = planned_jobs(snakemake(work, "-n", config=changed))
-    assert planned == {"evaluate": 2, "twins": 1, "benchmark_table": 1, "all": 1}
+    assert planned == {"evaluate": 2, "twins": 1, "per_class": 1, "benchmark_table": 1, "all": 1}
     result = snakemake(work, config=changed)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -285,6 +285,9 @@ def test_rerun_does_nothing_and_report_gathers_figures(demo):
     assert result.returncode == 0, result.stderr[-2000:]
     html = (demo / "report.html").read_text(errors="replace")
     assert "tsne_last.png" in html and "probe.png" in html
+    # the error bars (captions say what they are), the per-class figure and the letter-bias table
+    assert "twins_classes.png" in html and "letter_bias.csv" in html and "share_A" in html
+    assert "95% Wilson" in html and "per_class.csv" in html and "option_seeds.csv" in html
 
 
 def edited(cfg, tmp_path, edit):
@@ -486,11 +489,12 @@ def test_benchmark_table_beside_the_papers_numbers(demo):
 def test_an_evaluation_setting_reruns_the_protocols_that_read_it(demo, cfg, tmp_path, key, value):
     """scoring: the two MLLMs' mc4 jobs; max_new_tokens and parser: none (the demo scores by names,
     not generate); open_max_new_tokens: the two open jobs; option_names and foci_wrap: none (the
-    demo's options are mined, not FOCI's). Then the base / twin comparison and the table."""
+    demo's options are mined, not FOCI's). Then the base / twin comparison, the per-class tables and
+    the table."""
     changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__(key, value))
     planned = planned_jobs(snakemake(demo, "-n", config=changed))
     reruns = key in ("scoring", "open_max_new_tokens")
-    assert planned == ({"evaluate": 2, "twins": 1, "benchmark_table": 1, "all": 1} if reruns else {})
+    assert planned == ({"evaluate": 2, "twins": 1, "per_class": 1, "benchmark_table": 1, "all": 1} if reruns else {})
 
 
 def test_results_of_other_prompt_tokens_rerun(demo, tmp_path):
@@ -531,3 +535,141 @@ def test_results_of_other_prompt_tokens_rerun(demo, tmp_path):
 def test_evaluation_batch_size_reruns_nothing(demo, cfg, tmp_path):
     changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__("batch_size", 3))
     assert planned_jobs(snakemake(demo, "-n", config=changed)) == {}
+
+
+# ------------------------------------------------------------------------------ numbers a reader can trust
+
+def rows_of(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def wilson(k, n):
+    from statsmodels.stats.proportion import proportion_confint
+
+    return proportion_confint(k, n, alpha=0.05, method="wilson")
+
+
+def test_intervals_letters_and_classes_equal_a_recomputation_from_the_rows(demo):
+    """Each evaluation's interval and letter bias, benchmark.csv's intervals, summary.csv's probe and
+    alignment intervals and the per-class tables, recomputed here from the JSONL rows with
+    statsmodels and numpy."""
+    from collections import Counter
+
+    ev = demo / "results/eval/synthetic"
+    table = pd.read_csv(demo / "results/summary/benchmark.csv")
+    letters = pd.read_csv(demo / "results/summary/letter_bias.csv").set_index(["model", "protocol"])
+    per_class = pd.read_csv(demo / "results/summary/per_class.csv")
+    confusions = pd.read_csv(demo / "results/summary/confusions.csv")
+    for model, protocol in (("demo-mllm", "mc4-demo-vlm"), ("demo-finetuned", "mc4-demo-vlm"), ("demo-mllm", "open"),
+                            ("demo-finetuned", "open"), ("demo-vlm", "zeroshot")):
+        rows, info = rows_of(ev / model / f"{protocol}.jsonl"), json.loads((ev / model / f"{protocol}.json").read_text())
+        right = np.array([r["correct"] for r in rows])
+        assert info["accuracy_ci"] == pytest.approx(wilson(right.sum(), len(rows)), abs=1e-12)
+        row = table[(table["model"] == model) & (table["protocol"] == protocol)].iloc[0]
+        assert (row["synthetic_lo"], row["synthetic_hi"]) == pytest.approx(
+            tuple(round(100 * v, 2) for v in wilson(right.sum(), len(rows))), abs=1e-9)
+        if protocol != "open":
+            picked = np.array([r["options"].index(r["prediction"]) for r in rows])
+            answers = np.array([r["answer"] for r in rows])
+            for j, x in enumerate("ABCD"):
+                assert info["letter_share"][x] == pytest.approx(np.mean(picked == j))
+                assert info["accuracy_by_position"][x] == pytest.approx(right[answers == j].mean())
+                assert letters.loc[(model, protocol), f"share_{x}"] == pytest.approx(np.mean(picked == j), abs=1e-4)
+            assert sorted(Counter(answers.tolist()).values()) == [30, 30, 30, 30]  # letter-balanced options
+        mine = per_class[(per_class["model"] == model) & (per_class["protocol"] == protocol)]
+        frame = pd.DataFrame(rows)
+        expected = frame.groupby("label")["correct"].agg(["sum", "size"])
+        assert mine["correct"].tolist() == expected["sum"].tolist() and mine["n"].tolist() == expected["size"].tolist()
+        for r in mine.itertuples():
+            assert (r.accuracy_lo, r.accuracy_hi) == pytest.approx(wilson(r.correct, r.n), abs=1e-12)
+        wrong = Counter((r["label"], r["prediction"]) for r in rows if not r["correct"] and r["prediction"] is not None)
+        pairs = confusions[(confusions["model"] == model) & (confusions["protocol"] == protocol)]
+        top = sorted(wrong.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+        assert list(zip(pairs["label"], pairs["chosen_label"], pairs["count"])) == [(t, c, k) for (t, c), k in top]
+    summary = pd.read_csv(demo / "results/analysis/synthetic/summary.csv")
+    probe = json.loads((ev.parent.parent / "analysis/synthetic/demo-mllm/probe.json").read_text())
+    found = probe["results"]["objects"]["llm.last"]
+    row = summary[(summary["model"] == "demo-mllm") & (summary["analysis"] == "probe") & (summary["group"] == "objects")
+                  & (summary["representation"] == "llm.last") & (summary["metric"] == "accuracy")].iloc[0]
+    k = round(found["accuracy"] * found["n_test"])
+    assert (row["lo"], row["hi"]) == pytest.approx(wilson(k, found["n_test"]), abs=1e-12)
+    md = (demo / "results/summary/benchmark.md").read_text()
+    assert re.search(r"\| demo-mllm \(demo\) \| mc4-demo-vlm \| 4-way accuracy \(names\) \|(?: - \|)* [\d.]+ \[[\d.]+, [\d.]+\] \|", md)
+    assert "## Letter bias" in md and "## Option order" in md
+
+
+def test_twins_pair_each_image_of_base_and_twin(demo):
+    """twins.csv's paired numbers, recomputed from the two models' rows: won / lost / both, the
+    exact McNemar p-value (scipy's binomial test) and Newcombe's interval (written out in
+    tests/test_stats.py); twins_classes.csv's per-class changes; twins.md shows them."""
+    from scipy.stats import binomtest
+    from test_stats import newcombe_by_hand
+
+    twins = pd.read_csv(demo / "results/summary/twins.csv").set_index("measure")
+    ev = demo / "results/eval/synthetic"
+    for protocol, measure, key in (("mc4-demo-vlm", "mc4-demo-vlm 4-way accuracy (names)", "correct"),
+                                   ("open", "open exact match", "correct"), ("open", "open fuzzy match", "fuzzy_correct")):
+        base = {r["image_id"]: r[key] for r in rows_of(ev / "demo-mllm" / f"{protocol}.jsonl")}
+        twin = {r["image_id"]: r[key] for r in rows_of(ev / "demo-finetuned" / f"{protocol}.jsonl")}
+        b = np.array([base[i] for i in base], dtype=float)
+        t = np.array([twin[i] for i in base], dtype=float)
+        won, lost = int(((t == 1) & (b == 0)).sum()), int(((t == 0) & (b == 1)).sum())
+        row = twins.loc[measure]
+        assert (row["won"], row["lost"], row["both_right"], row["both_wrong"]) == (
+            won, lost, int(((t == 1) & (b == 1)).sum()), int(((t == 0) & (b == 0)).sum()))
+        p = 1.0 if won + lost == 0 else binomtest(won, won + lost, 0.5).pvalue
+        assert row["p_mcnemar"] == pytest.approx(p, rel=1e-9)
+        diff, lo, hi = newcombe_by_hand(b, t)
+        assert (row["difference_lo"], row["difference_hi"]) == pytest.approx((100 * lo, 100 * hi), abs=0.006)
+        assert (row["twin_lo"], row["twin_hi"]) == pytest.approx(tuple(100 * v for v in wilson(t.sum(), len(t))),
+                                                                 abs=0.006)
+    changes = pd.read_csv(demo / "results/summary/twins_classes.csv")
+    mc4 = changes[changes["protocol"] == "mc4-demo-vlm"].set_index("label")
+    frame = {m: pd.DataFrame(rows_of(ev / m / "mc4-demo-vlm.jsonl")).groupby("label")["correct"].mean()
+             for m in ("demo-mllm", "demo-finetuned")}
+    diff = 100 * (frame["demo-finetuned"] - frame["demo-mllm"])
+    assert mc4["difference"].to_numpy() == pytest.approx(diff.loc[mc4.index].to_numpy(), abs=0.006)
+    assert (mc4["change"] == "gained").sum() == (diff.round(2) > 0).sum()
+    md = (demo / "results/summary/twins.md").read_text()
+    assert "McNemar p" in md and "won / lost" in md and "Classes gained and lost" in md
+    assert (demo / "results/summary/twins_classes.png").stat().st_size > 10_000
+
+
+def test_a_second_option_seed_reruns_only_its_evaluations(demo, cfg, tmp_path):
+    """evaluation.option_seeds [0, 1] on the finished demo (in a copy): only seed 1's two mc4
+    evaluations and the table that reads them run. Seed 1's rows are the same options in a
+    letter-balanced order of their own; option_seeds.csv's per-seed, mean and spread numbers equal
+    those recomputed from the two seeds' rows."""
+    import shutil
+
+    changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__("option_seeds", [0, 1]))
+    assert planned_jobs(snakemake(demo, "-n", config=changed)) == {"evaluate_seed": 2, "benchmark_table": 1, "all": 1}
+    work = tmp_path / "demo"
+    shutil.copytree(demo, work, symlinks=True)
+    result = snakemake(work, "--allowed-rules", "evaluate_seed", "benchmark_table", "all", config=changed)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert planned_jobs(snakemake(work, "-n", config=changed)) == {}
+    orders = pd.read_csv(work / "results/summary/option_seeds.csv", dtype={"option_seed": str})
+    ev = work / "results/eval/synthetic"
+    for model in ("demo-mllm", "demo-finetuned"):
+        first, second = rows_of(ev / model / "mc4-demo-vlm.jsonl"), rows_of(ev / model / "seed1/mc4-demo-vlm.jsonl")
+        assert [(r["image_id"], sorted(r["options"])) for r in first] == [(r["image_id"], sorted(r["options"]))
+                                                                         for r in second]
+        assert [r["options"] for r in first] != [r["options"] for r in second]
+        assert all(r["options"][r["answer"]] == r["label"] for r in second)
+        assert sorted(np.bincount([r["answer"] for r in second]).tolist()) == [30, 30, 30, 30]
+        accs = [100 * np.mean([r["correct"] for r in rows]) for rows in (first, second)]
+        mine = orders[orders["model"] == model].set_index("option_seed")
+        assert mine.loc["0", "accuracy"] == pytest.approx(accs[0], abs=0.006)
+        assert mine.loc["1", "accuracy"] == pytest.approx(accs[1], abs=0.006)
+        assert mine.loc["all", "mean"] == pytest.approx(np.mean(accs), abs=0.006)
+        assert mine.loc["all", "sd"] == pytest.approx(np.std(accs, ddof=1), abs=0.006)
+        info = json.loads((ev / model / "seed1/mc4-demo-vlm.json").read_text())
+        assert info["option_seed"] == 1 and info["n"] == len(second)
+    letters = pd.read_csv(work / "results/summary/letter_bias.csv")
+    assert sorted(letters.loc[letters["protocol"] == "mc4-demo-vlm", "option_seed"]) == [0, 0, 1, 1]
+
+
+def test_compare_plans_one_table(demo, cfg, tmp_path):
+    changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__("compare", [["demo-mllm", "demo-finetuned"]]))
+    assert planned_jobs(snakemake(demo, "-n", config=changed)) == {"compare": 1, "all": 1}

@@ -188,6 +188,13 @@ def _check_evaluation(config: dict) -> None:
         if ev["models"] and kind not in kinds:
             raise ConfigError(f"config key {key}[{i}]: {protocol!r} is run by a {kind}, and evaluation.models "
                               f"lists none ({ev['models']})")
+    for i, pair in enumerate(ev.get("compare") or []):
+        for j, name in enumerate(pair):
+            if name not in ev["models"]:
+                raise ConfigError(f"config key evaluation.compare[{i}][{j}]: {name!r} is not in evaluation.models "
+                                  f"({ev['models']})")
+        if pair[0] == pair[1]:
+            raise ConfigError(f"config key evaluation.compare[{i}]: {pair} compares a model with itself")
     for i, name in enumerate(ev["models"]):
         kind = models[name]["kind"]
         if not any(plan.protocol_kind(p) == kind for p in protocols):

@@ -57,8 +57,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import stats
 from .io import FgvrError, atomic_path, write_json
-from .options import N_OPTIONS, normalise, read_options
+from .options import N_OPTIONS, normalise, read_options, rearrange
 from .plan import BLIND, mc4_source, sighted
 from .prompts import LETTERS, PROMPT_FORMAT, foci_wrap, mc_prompt, open_prompt
 from .prompts import question as default_question
@@ -425,17 +426,25 @@ def zeroshot_rows(objects, categories, options: list[dict], dataset: str) -> lis
 # ------------------------------------------------------------------------------ metrics and files
 
 def metrics(rows: list[dict], protocol: str, n_classes: int) -> dict:
+    """Counts and accuracies of the rows, each accuracy with its 95% Wilson interval
+    (``accuracy_ci``, ``accuracy_fuzzy_ci``, ``accuracy_all_ci``: [lo, hi]); for the protocols
+    with options their letter bias (``stats.position_bias``)."""
     n = len(rows)
     correct = sum(r["correct"] for r in rows)
     out = {"n": n, "correct": correct, "accuracy": correct / n if n else None,
+           "accuracy_ci": list(stats.wilson(correct, n)), "ci_method": stats.CI_METHOD,
            "chance": 1 / n_classes if protocol == "open" else 1 / N_OPTIONS}
     if protocol == "open":
         fuzzy = sum(r["fuzzy_correct"] for r in rows)
         out |= {"correct_fuzzy": fuzzy, "accuracy_fuzzy": fuzzy / n if n else None,
+                "accuracy_fuzzy_ci": list(stats.wilson(fuzzy, n)),
                 "named_a_class": sum(r["prediction"] is not None for r in rows)}
-    elif protocol == "zeroshot":
+    else:
+        out |= stats.position_bias(rows)
+    if protocol == "zeroshot":
         every = sum(r["correct_all"] for r in rows)
-        out |= {"correct_all": every, "accuracy_all": every / n if n else None, "chance_all": 1 / n_classes}
+        out |= {"correct_all": every, "accuracy_all": every / n if n else None,
+                "accuracy_all_ci": list(stats.wilson(every, n)), "chance_all": 1 / n_classes}
     if "letter" in (rows[0] if rows else {}):
         out["letters"] = {letter: sum(r["letter"] == letter for r in rows) for letter in LETTERS}
         invalid = [r for r in rows if r["letter"] is None]
@@ -470,9 +479,12 @@ def run(settings: dict, manifest: pd.DataFrame, classes: pd.DataFrame, out: dict
     options = test_options(options_path, manifest, classes, dataset) if options_path else None
     if asked != "open" and options is None:
         raise FgvrError(f"{protocol}: needs an options file")
+    seed = settings.get("option_seed")  # None: the options file's own order (options.seed)
+    if seed is not None:
+        options = rearrange(options, seed, dataset, SPLIT)
     info = {"protocol": protocol, "dataset": dataset, "model": model, "kind": settings["kind"], "split": SPLIT,
             "options_file": str(options_path) if options_path else None, "options_source": settings.get("options_source"),
-            "fgvr_version": __version__}
+            "option_seed": seed, "fgvr_version": __version__}
     if protocol == "zeroshot":
         from .options import PROMPT
         from .store import read_store

@@ -142,6 +142,25 @@ def _arranged(image_ids, labels, base: np.ndarray, seed: int, dataset: str, spli
     return rows
 
 
+def rearrange(rows: list[dict], seed: int, dataset: str, split: str) -> list[dict]:
+    """The same options in option seed ``seed``'s order (``evaluation.option_seeds``): each row's
+    true class and its three distractors (in the row's order) permuted by ``arrangement(len(rows),
+    seed, dataset, split)``, row i by the i-th permutation, ``names`` alongside. Letter-balanced
+    like every arrangement, and the answer lands where ``options.seed: seed`` would have put it
+    for a file that covers the whole split."""
+    perm = arrangement(len(rows), seed, dataset, split)
+    out = []
+    for row, p in zip(rows, perm):
+        base = [row["answer"]] + [j for j in range(N_OPTIONS) if j != row["answer"]]  # file positions
+        order = [base[b] for b in p]
+        new = {"image_id": row["image_id"], "label": row["label"], "options": [row["options"][j] for j in order],
+               "answer": int(np.argmax(p == 0))}
+        if "names" in row:
+            new["names"] = [row["names"][j] for j in order]
+        out.append(new)
+    return out
+
+
 # ------------------------------------------------------------------------------ hard negatives
 
 def negatives(store, by: str, k: int, dataset: str = "", labels=None, key: str = KEY) -> pd.DataFrame:

@@ -247,17 +247,26 @@ def twin_jobs(config: dict) -> list[dict]:
         for ds, model, protocol in evaluation_jobs(config):
             if model == twin and (ds, base, protocol) in evaluated:
                 out.append({**pair, "dataset": ds, "kind": "eval", "protocol": protocol,
+                            "classes": f"{DATA.format(dataset=ds)}/classes.csv",
                             **{f"{role}_file": f"{EVAL.format(dataset=ds, model=m, protocol=protocol)}.json"
+                               for role, m in pair.items()},
+                            **{f"{role}_rows": f"{EVAL.format(dataset=ds, model=m, protocol=protocol)}.jsonl"
                                for role, m in pair.items()}})
     return out
 
 
 def twin_inputs(config: dict) -> list[str]:
-    return list(dict.fromkeys(f for job in twin_jobs(config) for f in (job["base_file"], job["twin_file"])))
+    keys = ("base_file", "twin_file", "base_rows", "twin_rows", "classes")
+    return list(dict.fromkeys(job[k] for job in twin_jobs(config) for k in keys if k in job))
+
+
+TWIN_CLASSES = "results/summary/twins_classes"
 
 
 def twin_targets(config: dict) -> list[str]:
-    return [f"{TWINS}.{ext}" for ext in ("csv", "png")] if twin_jobs(config) else []
+    if not twin_jobs(config):
+        return []
+    return [f"{TWINS}.{ext}" for ext in ("csv", "md", "png")] + [f"{TWIN_CLASSES}.{ext}" for ext in ("csv", "png")]
 
 
 def finetune_files(config: dict, model: str) -> list[dict]:
@@ -284,7 +293,8 @@ def finetune_spec(config: dict, model: str, stage: int) -> dict:
 
     settings = dict(tune[f"stage{stage}"], seed=tune["seed"], prompt_format=PROMPT_FORMAT,
                     gradient_checkpointing=tune["gradient_checkpointing"], gather=tune["gather"],
-                    max_grad_norm=tune["max_grad_norm"], lm_loss=tune["lm_loss"])
+                    max_grad_norm=tune["max_grad_norm"], lm_loss=tune["lm_loss"],
+                    autocast=tune["autocast"])
     return {"stage": stage, "model": start, "entry": f"models.{model}.finetune",
             "out": f"{TRAIN.format(model=model, stage=1)}/model" if stage == 1 else f"resources/models/{model}",
             "work": TRAIN.format(model=model, stage=stage), "datasets": finetune_files(config, model),
@@ -405,7 +415,7 @@ def evaluation_inputs(config: dict, dataset: str, model: str, protocol: str) -> 
     return out
 
 
-def evaluation_settings(config: dict, dataset: str, model: str, protocol: str) -> dict:
+def evaluation_settings(config: dict, dataset: str, model: str, protocol: str, seed: int | None = None) -> dict:
     """What decides an evaluation's rows (rule evaluate's params): only what its protocol reads,
     so that changing the scoring reruns the mc4 jobs alone; batch_size, a speed setting, is left
     out so that changing it reruns nothing. An MLLM's carry the prompt-format version: results
@@ -416,6 +426,8 @@ def evaluation_settings(config: dict, dataset: str, model: str, protocol: str) -
     ev = config["evaluation"]
     out = {"protocol": protocol, "dataset": dataset, "model": model, "kind": config["models"][model]["kind"],
            "options_source": evaluation_source(config, dataset, protocol), "seed": ev["seed"]}
+    if seed is not None:  # another option order than the options file's (rule evaluate_seed)
+        out["option_seed"] = seed
     if protocol != "zeroshot":
         options = config["datasets"][dataset]
         out |= {"prompt_format": PROMPT_FORMAT, "model_options": model_options(config, model),
@@ -439,7 +451,71 @@ def evaluation_results(config: dict) -> list[str]:
     return [f"{EVAL.format(dataset=d, model=m, protocol=p)}.json" for d, m, p in evaluation_jobs(config)]
 
 
+# ---- option-order seeds (evaluation.option_seeds): the options file's own order (options.seed)
+# is evaluated at EVAL; every other seed re-arranges the same options, at SEED_EVAL
+
+SEED_EVAL = "results/eval/{dataset}/{model}/seed{seed}/{protocol}"
+
+
+def option_seeds(config: dict) -> list[int]:
+    """The option orders every (blind-)mc4 evaluation runs: options.seed (the file's own order)
+    first, then the other seeds of evaluation.option_seeds."""
+    own = config["options"]["seed"]
+    return [own] + [s for s in config["evaluation"].get("option_seeds") or [] if s != own]
+
+
+def seed_jobs(config: dict) -> list[tuple[str, str, str, int]]:
+    """(dataset, model, protocol, seed) of every evaluation in another order than the file's."""
+    extra = option_seeds(config)[1:]
+    return [(d, m, p, s) for d, m, p in evaluation_jobs(config) if mc4_source(p) is not None for s in extra]
+
+
+def seed_results(config: dict) -> list[str]:
+    return [f"{SEED_EVAL.format(dataset=d, model=m, protocol=p, seed=s)}.json" for d, m, p, s in seed_jobs(config)]
+
+
+def per_class_jobs(config: dict) -> list[dict]:
+    """Every evaluation's rows (the file's option order) with its data set's classes: what the
+    per-class table and the confusions read."""
+    return [{"dataset": d, "model": m, "protocol": p, "rows": f"{EVAL.format(dataset=d, model=m, protocol=p)}.jsonl",
+             "classes": f"{DATA.format(dataset=d)}/classes.csv"} for d, m, p in evaluation_jobs(config)]
+
+
+def per_class_inputs(config: dict) -> list[str]:
+    return list(dict.fromkeys(f for job in per_class_jobs(config) for f in (job["rows"], job["classes"])))
+
+
+PER_CLASS = "results/summary/per_class"
+CONFUSIONS = "results/summary/confusions"
+COMPARE = "results/summary/compare"
+
+
+def compare_jobs(config: dict) -> list[dict]:
+    """evaluation.compare: for each named pair [a, b], every evaluation both ran (same data set
+    and protocol), with the two rows files."""
+    evaluated, out = set(evaluation_jobs(config)), []
+    for a, b in config["evaluation"].get("compare") or []:
+        for ds, model, protocol in evaluation_jobs(config):
+            if model == a and (ds, b, protocol) in evaluated:
+                out.append({"dataset": ds, "protocol": protocol, "a": a, "b": b,
+                            **{f"{role}_rows": f"{EVAL.format(dataset=ds, model=m, protocol=protocol)}.jsonl"
+                               for role, m in (("a", a), ("b", b))}})
+    return out
+
+
+def compare_inputs(config: dict) -> list[str]:
+    return list(dict.fromkeys(f for job in compare_jobs(config) for f in (job["a_rows"], job["b_rows"])))
+
+
 def evaluation_targets(config: dict) -> list[str]:
     jobs = evaluation_jobs(config)
     out = [f"{EVAL.format(dataset=d, model=m, protocol=p)}.{ext}" for d, m, p in jobs for ext in ("jsonl", "json")]
-    return out + ([f"{SUMMARY}.{ext}" for ext in ("csv", "md", "png")] if jobs else [])
+    out += [f"{SEED_EVAL.format(dataset=d, model=m, protocol=p, seed=s)}.{ext}" for d, m, p, s in seed_jobs(config)
+            for ext in ("jsonl", "json")]
+    out += [f"{PER_CLASS}.csv", f"{CONFUSIONS}.csv"] if jobs else []
+    out += [f"{COMPARE}.{ext}" for ext in ("csv", "md")] if compare_jobs(config) else []
+    return out + ([f"{SUMMARY}.{ext}" for ext in ("csv", "md", "png")] + [LETTER_BIAS, OPTION_ORDERS] if jobs else [])
+
+
+LETTER_BIAS = "results/summary/letter_bias.csv"
+OPTION_ORDERS = "results/summary/option_seeds.csv"

@@ -210,7 +210,11 @@ def tsne_figure(frame: pd.DataFrame, title: str):
 
 
 def summary_frame(dataset: str, probes: dict[str, dict], alignments: dict[str, dict]) -> pd.DataFrame:
-    """One row per (model, analysis, group, representation, metric) from the per-model JSONs."""
+    """One row per (model, analysis, group, representation, metric) from the per-model JSONs; an
+    accuracy's row also holds ``n`` (test images: the probe's n_test, the alignment's objects) and
+    its 95% Wilson interval ``lo``, ``hi`` (fgvr.stats.wilson)."""
+    from .stats import wilson
+
     rows = []
     for analysis, per_model in (("probe", probes), ("alignment", alignments)):
         for model, result in per_model.items():
@@ -218,9 +222,14 @@ def summary_frame(dataset: str, probes: dict[str, dict], alignments: dict[str, d
                 for key, metrics in per_key.items():
                     for metric, value in metrics.items():
                         if isinstance(value, (int, float)):
-                            rows.append({"dataset": dataset, "model": model, "demo": result.get("demo", False),
-                                         "analysis": analysis, "group": group, "representation": key,
-                                         "metric": metric, "value": value})
+                            row = {"dataset": dataset, "model": model, "demo": result.get("demo", False),
+                                   "analysis": analysis, "group": group, "representation": key,
+                                   "metric": metric, "value": value, "n": None, "lo": None, "hi": None}
+                            n = metrics.get("n_test") if analysis == "probe" else result.get("n_objects")
+                            if metric == "accuracy" and n:
+                                row["n"] = n
+                                row["lo"], row["hi"] = wilson(round(value * n), n)
+                            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -231,13 +240,18 @@ def plot_bars(summary: pd.DataFrame, analysis: str, out: str, title: str) -> Non
         raise FgvrError(f"no {analysis} accuracies to plot for {out}")
     chance = summary[(summary["analysis"] == analysis) & (summary["metric"] == "chance")]["value"].max()
     hue_order = [g for g in ("objects", "descriptions", "names") if g in set(acc["group"])]
-    grid = sns.catplot(data=acc, kind="bar", x="representation", y="value", hue="group", hue_order=hue_order, col="model",
-                       sharex=False, height=3.6, aspect=1.1, palette="Set2")
+    # three rows per bar (value, lo, hi): the median is the value, the 100% percentile interval
+    # [lo, hi] its 95% Wilson interval, drawn by seaborn as the error bar
+    bars = pd.concat([acc] + [acc.assign(value=acc[end].fillna(acc["value"])) for end in ("lo", "hi") if end in acc],
+                     ignore_index=True)
+    grid = sns.catplot(data=bars, kind="bar", x="representation", y="value", hue="group", hue_order=hue_order,
+                       col="model", sharex=False, height=3.6, aspect=1.1, palette="Set2", estimator="median",
+                       errorbar=("pi", 100))
     for ax in grid.axes.flat:
         ax.axhline(chance, ls="--", color="grey", lw=1)
         ax.set_ylim(0, 1)
         ax.tick_params(axis="x", rotation=30)
-    grid.set_axis_labels("", "accuracy")
+    grid.set_axis_labels("", "accuracy (bars: 95% Wilson intervals)")
     grid.figure.suptitle(title, fontsize=10)
     grid.figure.tight_layout()
     _save(grid.figure, out)

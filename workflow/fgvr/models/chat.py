@@ -58,7 +58,7 @@ class ChatMixin:
         if bos is not None and texts and texts[0].startswith(bos):
             kwargs["add_special_tokens"] = False
         if images is not None:
-            kwargs.update(images=self.chat_images(images), **self.family.image_kwargs)
+            kwargs.update(images=self.chat_images(images))  # image arguments: set at load (loading.overridden)
         # labels only where asked for (a suffix): PaliGemma's processor labels every call
         return {k: v for k, v in self.processor(**kwargs).items()
                 if isinstance(v, torch.Tensor) and (k != "labels" or "suffix" in extra)}
@@ -223,6 +223,11 @@ class ChatMixin:
             inputs = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"],
                       "inputs_embeds": embeds}
         tok = self.processor.tokenizer
+        # greedy whatever the checkpoint's generation_config.json stores (Qwen2.5-VL and Gemma 3 store
+        # do_sample: true; Qwen's top_k 1 is greedy anyway): do_sample / num_beams are overridden here,
+        # while its other stored settings apply as in the official model.generate call: the stop
+        # tokens (eos_token_id lists), repetition_penalty (Qwen2.5-VL's 1.05), bad_words_ids
+        # (Idefics2's image tokens). Letter and names scoring read the logits and see none of them.
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                                   pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
         return [t.strip() for t in tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)]

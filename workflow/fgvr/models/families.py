@@ -57,16 +57,20 @@ FAMILIES = (
     Family("llava", "mllm", ("llava",), LLAVA_TOWERS, builder="llava"),
     Family("pixtral", "mllm", ("llava",), ("pixtral",), builder="pixtral", **PIXTRAL),
     Family("llava_next", "mllm", ("llava_next",), LLAVA_TOWERS, builder="llava_next", global_view=True),
+    # kept as the release stores it: anyres tiling (no setting turns it off); only the first view,
+    # the whole image, is analysed (global_view)
     Family("llava_onevision", "mllm", ("llava_onevision",), builder="llava_onevision", global_view=True),
     Family("internvl", "mllm", ("internvl",), builder="internvl", image_kwargs={"crop_to_patches": False}),
     Family("qwen2_vl", "mllm", ("qwen2_vl",), builder="qwen2_vl", **QWEN),
+    # kept as the release stores it: native resolution (min/max_pixels), one view per image
     Family("qwen2_5_vl", "mllm", ("qwen2_5_vl",), builder="qwen2_5_vl", **QWEN),
     # the MoE releases (30B-A3B ...) share the layout; their experts are fused (no linears): LoRA
     # adapts attention and the merger there
     Family("qwen3_vl", "mllm", ("qwen3_vl", "qwen3_vl_moe"), builder="qwen3_vl", **QWEN),
     # its projector is a bare matrix (no linear for LoRA): trained whole
+    # the release stores do_pan_and_scan: null (the processor's default, false): pinned false, one view
     Family("gemma3", "mllm", ("gemma3",), builder="gemma3", object_path="model", object_text="<start_of_image>",
-           nested_images=True, lora_extra=("multi_modal_projector",)),
+           nested_images=True, lora_extra=("multi_modal_projector",), image_kwargs={"do_pan_and_scan": False}),
     # no chat template (pt / mix releases): the model card's task prefix; the processor puts BOS
     # after the image tokens and "\n" after the prefix
     Family("paligemma", "mllm", ("paligemma",), builder="paligemma", object_path="model", object_text="<image>",

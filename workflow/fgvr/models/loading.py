@@ -73,6 +73,30 @@ def adapter_class(path: str | Path) -> type:
     return family_adapter(family_of(path))
 
 
+# Image-processor classes a release names that transformers 5 no longer has: the Qwen2.5-VL-7B-Instruct
+# release's preprocessor_config.json says Qwen2_5_VLImageProcessor, since renamed Qwen2VLImageProcessor
+# (the same processor); AutoImageProcessor then refuses the checkpoint ("Unrecognized image processor").
+RENAMED_IMAGE_PROCESSORS = {"Qwen2_5_VLImageProcessor": "Qwen2VLImageProcessor"}
+
+
+def register_renamed_image_processors() -> None:
+    """Make each old name in ``RENAMED_IMAGE_PROCESSORS`` resolve (in AutoImageProcessor and in every
+    processor's from_pretrained) to its new class: torchvision's where installed, else the PIL
+    twin, as transformers itself falls back. Idempotent; names transformers still knows are left."""
+    import importlib.util
+
+    from transformers.models.auto import image_processing_auto as auto
+
+    for old, new in RENAMED_IMAGE_PROCESSORS.items():
+        if auto.get_image_processor_class_from_name(old) is not None:
+            continue
+        cls = auto.get_image_processor_class_from_name(new if importlib.util.find_spec("torchvision") else f"{new}Pil")
+        if cls is None:
+            continue
+        alias = type(old, (cls,), {"__module__": cls.__module__, "__doc__": f"{new} under its old name {old}"})
+        auto.IMAGE_PROCESSOR_MAPPING._extra_content[f"fgvr-renamed:{old}"] = {"pil": alias}
+
+
 def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto", device: str = "auto",
                  trust_remote_code: bool = False, weights: bool = True):
     """Wrap a checkpoint folder in its family's adapter: image processor and tokenizer now, the
@@ -83,12 +107,14 @@ def load_adapter(path: str | Path, kind: str | None = None, dtype: str = "auto",
 
     family = family_of(path)
     cls = family_adapter(family)
+    register_renamed_image_processors()
     if kind is not None and cls.kind != kind:
         raise FgvrError(f"{path}: is a {cls.kind} ({family.name}) but the config says kind: {kind}")
     dev = pick_device(device)
     # image processor and tokenizer, not AutoProcessor: a processor may also want a video
     # processor (torchvision) that extraction never uses
-    image_processor = transformers.AutoImageProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    image_processor = overridden(transformers.AutoImageProcessor.from_pretrained(
+        path, trust_remote_code=trust_remote_code, **family.image_kwargs), family, path)
     tokenizer = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     adapter = cls(path, None, image_processor, tokenizer, dev, pick_dtype(dtype, dev))
     adapter.family, adapter.trust_remote_code = family, trust_remote_code
@@ -135,23 +161,45 @@ def attention_implementation(device, dtype, cls: type | None = None) -> str | No
     return None
 
 
+def overridden(image_processor, family: Family, path: str | Path):
+    """``image_processor`` with the family's ``image_kwargs`` in force, whatever the checkpoint
+    stores: a processor writes its prompts' image tokens from its own attributes, so a stored
+    ``do_image_splitting: true`` (the Idefics2-8B release) beside a per-call ``false`` gives five
+    views' tokens for one view's features. from_pretrained was given them; this checks it took."""
+    for key, value in family.image_kwargs.items():
+        if not hasattr(image_processor, key):
+            raise FgvrError(f"{path}: its image processor {type(image_processor).__name__} has no setting {key!r}, "
+                            f"which the {family.name} family's table row sets (image_kwargs)")
+        if getattr(image_processor, key) != value:
+            setattr(image_processor, key, value)
+    return image_processor
+
+
 def load_processor(path: str | Path, trust_remote_code: bool = False):
     """The checkpoint's full processor: AutoProcessor's, or, where its class wants torchvision and
     torchvision is not installed, the same class without the video processor this workflow never
-    uses. Errors name the checkpoint and the missing package."""
+    uses, loaded as the official code loads it: with the family's image arguments overriding what
+    the checkpoint stores (``AutoProcessor.from_pretrained(path, do_image_splitting=False)``).
+    Errors name the checkpoint and the missing package."""
     from transformers import AutoProcessor
 
+    family = family_of(path)
+    register_renamed_image_processors()
     try:
         name = saved_processor_class(path)
         if name is not None and needs_torchvision(name):
-            return image_only_processor(path, trust_remote_code, name)
-        return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+            processor = image_only_processor(path, trust_remote_code, name, **family.image_kwargs)
+        else:
+            processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code, **family.image_kwargs)
     except (OSError, ValueError, ImportError) as err:
         missing = missing_package(err)
         if missing:
             raise FgvrError(f"{path}: its processor needs the {missing} package, which is not installed "
                             f"(pip install {missing}); chat prompts, generation and letter scoring need it") from err
         raise FgvrError(f"{path}: its processor cannot be loaded for chat prompts ({err})") from err
+    if hasattr(processor, "image_processor"):
+        overridden(processor.image_processor, family, path)
+    return processor
 
 
 def saved_processor_class(path: str | Path) -> str | None:
@@ -227,7 +275,7 @@ def processor_class(name: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def image_only_processor(path: str | Path, trust_remote_code: bool = False, name: str | None = None):
+def image_only_processor(path: str | Path, trust_remote_code: bool = False, name: str | None = None, **overrides):
     """The checkpoint's own processor class (``name``, else the one it names), loaded without the
     video processor that AutoProcessor could not import."""
     import inspect
@@ -241,7 +289,7 @@ def image_only_processor(path: str | Path, trust_remote_code: bool = False, name
     cls = processor_class(name)
     if "video_processor" in inspect.signature(cls.__init__).parameters:
         cls = image_only(cls)
-    processor = cls.from_pretrained(path, trust_remote_code=trust_remote_code)
+    processor = cls.from_pretrained(path, trust_remote_code=trust_remote_code, **overrides)
     # transformers passes processor_config.json's values by the constructor's own argument names,
     # which the image-only constructor does not spell out: set the family's plain ones here
     # (SmolVLM's image_seq_len)

@@ -103,7 +103,7 @@ class MLLMAdapter(ChatMixin, Adapter):
         f = self.family
         if f.object_path == "model":
             return self.object_inputs(images)
-        out = self.image_processor(self.chat_images(images), return_tensors="pt", **f.image_kwargs)
+        out = self.image_processor(self.chat_images(images), return_tensors="pt")
         batch = {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
         if f.global_view:  # anyres: the first view, the whole image, alone
             batch = {"pixel_values": batch["pixel_values"][:, 0]}
@@ -119,7 +119,7 @@ class MLLMAdapter(ChatMixin, Adapter):
         image, as the processor expands it) + EOS, right-padded."""
         out = self.any_processor(text=[self.family.object_text + self.tokenizer.eos_token] * len(images),
                              images=self.chat_images(images), padding=True, padding_side="right",
-                             return_tensors="pt", **self.family.image_kwargs)
+                             return_tensors="pt")
         return {k: v for k, v in out.items() if isinstance(v, torch.Tensor) and k != "labels"}
 
     # ---- the vision side, read where the model computes it

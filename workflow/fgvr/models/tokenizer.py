@@ -6,6 +6,8 @@ they tokenize into few pieces, and from ``CHAT_TEXTS``.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import string
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -17,6 +19,19 @@ SPECIAL = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<s>", "eos_
 # tokenizer has " A" ... " D" as single tokens, and multiple-choice letter scoring (and training
 # on letter answers) reads the answer's first token as the letter.
 CHAT_TEXTS = [f"Answer: {letter}" for letter in "ABCDEFGH"] * 64
+# special tokens a caller wants in every tokenizer built meanwhile (a release's own, e.g. Gemma's
+# <eos>): a checkpoint's vocabulary cannot grow after its weights are built (``more_special``)
+_MORE_SPECIAL: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("more_special", default=())
+
+
+@contextlib.contextmanager
+def more_special(tokens):
+    """Within the block, ``train_tokenizer`` also adds ``tokens`` (those it lacks) as special tokens."""
+    reset = _MORE_SPECIAL.set(tuple(tokens))
+    try:
+        yield
+    finally:
+        _MORE_SPECIAL.reset(reset)
 
 
 def train_tokenizer(texts: list[str], template: str, vocab_size: int = 512,
@@ -31,6 +46,8 @@ def train_tokenizer(texts: list[str], template: str, vocab_size: int = 512,
     """
     named = dict(named or {})
     extra_special = list(extra_special) + [t for t in [*named.values(), bos] if t and t not in extra_special]
+    extra_special += [t for t in dict.fromkeys(_MORE_SPECIAL.get())
+                      if t not in extra_special and t not in SPECIAL.values()]
     tok = Tokenizer(models.BPE(unk_token=SPECIAL["unk_token"]))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()

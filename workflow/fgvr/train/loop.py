@@ -43,6 +43,8 @@ from .data import GEN_PROMPT
 
 log = logging.getLogger("fgvr.train")
 BILLION = 10 ** 9
+LORA_INIT = {"gaussian": "gaussian", "kaiming": True}
+AUTOCAST = {"none": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 @dataclass
@@ -60,6 +62,14 @@ class Settings:
     negatives: str = "pooled"  # pooled (the official flat list) | own
     ac_negative_descriptions: bool = True  # L_ac's name -> description direction (the official loss)
     temperatures: str = "two"  # two (official ia_temp for L_oa/L_cc, ac_temp for L_ac) | one
+    # the official ia_temp / ac_temp are parameters written as 0.07 that never train (peft's
+    # add_adapter leaves only lora_ parameters trainable): frozen by default
+    learn_temperature: bool = False
+    # rows that see each other in the contrastive terms (in-batch negatives and the pooled hard
+    # negatives): consecutive groups of the global micro-batch; 0: the whole micro-batch. The
+    # official losses run inside each GPU's forward on its 2 rows: 2 reproduces them on any layout
+    contrastive_group: int = 0
+    autocast: str = "none"  # none | float16 (the official Trainer's fp16 mixed precision) | bfloat16
     lm_loss: str = "sequence"  # sequence (official labels = input_ids) | answer
     max_grad_norm: float = 1.0  # 0: no clipping
     gradient_checkpointing: bool | str = "auto"  # auto: on from a billion parameters
@@ -112,8 +122,11 @@ def attach_lora(adapter, lora: dict, seed: int):
         log.warning("%s: the %s family's fine-tuning is not tested (not in the family table); check the adapted "
                     "modules above", adapter.path, adapter.family.name)
     torch.manual_seed(seed)  # LoRA's A matrices start random
+    # gaussian (the official init_lora_weights): A ~ N(0, 1/r), B = 0; kaiming (peft's default):
+    # A uniform at 1/sqrt(fan-in), some 14x smaller on a 4096-wide LLM, so a rate moves it less
+    init = lora.get("init", "gaussian")
     config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                        target_modules=targets["llm"] + targets["connector"],
+                        target_modules=targets["llm"] + targets["connector"], init_lora_weights=LORA_INIT[init],
                         modules_to_save=targets["whole"] or None, bias="none")
     return get_peft_model(adapter.model, config)
 
@@ -159,6 +172,38 @@ def lm_sum(adapter, inputs: dict | None) -> tuple[torch.Tensor, int]:
     return losses.lm(adapter.answer_logits(inputs), inputs["labels"], "sum"), losses.scored_tokens(inputs["labels"])
 
 
+def contrastive_sums(objects, descriptions, names, neg_descriptions, neg_names, labels, neg_labels, t_ia, t_ac,
+                     settings: Settings) -> dict[str, torch.Tensor]:
+    """L_oa, L_ac and L_cc summed over one group's rows, which see only each other: in-batch
+    negatives and (pooled) the group's B x K hard negatives, the official collator's flat list."""
+    dim = objects.shape[-1]
+    if settings.negatives == "pooled":
+        own_descriptions = own_names = None
+        pool_descriptions, pool_names = neg_descriptions.reshape(-1, dim), neg_names.reshape(-1, dim)
+        pool_labels = neg_labels.reshape(-1)
+    else:  # each row against its own K
+        own_descriptions, own_names = neg_descriptions, neg_names
+        pool_descriptions = pool_names = pool_labels = None
+    with_descriptions = settings.ac_negative_descriptions
+    return {
+        "oa": losses.oa(objects, descriptions, t_ia, own_descriptions, pool=pool_descriptions, reduction="sum"),
+        "ac": losses.ac(descriptions, names, labels, t_ac, own_names,
+                        negative_descriptions=own_descriptions if with_descriptions else None,
+                        pool_names=pool_names, pool_descriptions=pool_descriptions if with_descriptions else None,
+                        pool_labels=pool_labels, reduction="sum"),
+        "cc": losses.cc(names, labels, t_ia, own_names, pool_names=pool_names, pool_labels=pool_labels,
+                        reduction="sum"),
+    }
+
+
+def stage_temperatures(log_t: torch.Tensor, settings: Settings) -> torch.Tensor:
+    """The temperatures a step uses: learnt, exp(log_t) clamped to [0.001, 0.5]; frozen, exactly
+    ``settings.temperature`` (the official 0.07, in float64 so it is logged as written)."""
+    if settings.learn_temperature:
+        return losses.temperature(log_t)
+    return torch.full((len(log_t),), settings.temperature, dtype=torch.float64, device=log_t.device)
+
+
 def stage1_loss(adapter, micro: list, inputs: dict | None, log_t, settings: Settings, rows: int, k: int,
                 dim: int) -> dict[str, torch.Tensor]:
     """This process's share of one global micro-batch of ``rows`` rows (``micro``: its own rows,
@@ -183,27 +228,19 @@ def stage1_loss(adapter, micro: list, inputs: dict | None, log_t, settings: Sett
     labels = torch.tensor([s.label for s in micro], dtype=torch.long, device=device)
     neg_labels = torch.tensor([s.negative_labels for s in micro], dtype=torch.long, device=device).view(n, k)
     rank, size = world()
+    temperatures = stage_temperatures(log_t, settings)
     if settings.gather:
         objects, descriptions, names, neg_descriptions, neg_names, labels, neg_labels = (
             losses.gather(x)[0] for x in (objects, descriptions, names, neg_descriptions, neg_names, labels, neg_labels))
-    if settings.negatives == "pooled":  # every row against the batch's B x K hard negatives
-        own_descriptions = own_names = None
-        pool_descriptions, pool_names = neg_descriptions.reshape(-1, dim), neg_names.reshape(-1, dim)
-        pool_labels = neg_labels.reshape(-1)
-    else:  # each row against its own K
-        own_descriptions, own_names = neg_descriptions, neg_names
-        pool_descriptions = pool_names = pool_labels = None
-    with_descriptions = settings.ac_negative_descriptions
-    t_ia, t_ac = losses.temperature(log_t[0]), losses.temperature(log_t[-1])
-    per_row = {
-        "oa": losses.oa(objects, descriptions, t_ia, own_descriptions, pool=pool_descriptions, reduction="sum"),
-        "ac": losses.ac(descriptions, names, labels, t_ac, own_names,
-                        negative_descriptions=own_descriptions if with_descriptions else None,
-                        pool_names=pool_names, pool_descriptions=pool_descriptions if with_descriptions else None,
-                        pool_labels=pool_labels, reduction="sum"),
-        "cc": losses.cc(names, labels, t_ia, own_names, pool_names=pool_names, pool_labels=pool_labels,
-                        reduction="sum"),
-    }
+    t_ia, t_ac = temperatures[0], temperatures[-1]
+    per_row = {key: torch.zeros((), device=device) for key in ("oa", "ac", "cc")}
+    group = settings.contrastive_group or max(len(objects), 1)
+    for start in range(0, len(objects), group):  # each group's rows see only each other
+        rows_of = slice(start, start + group)
+        for key, value in contrastive_sums(objects[rows_of], descriptions[rows_of], names[rows_of],
+                                           neg_descriptions[rows_of], neg_names[rows_of], labels[rows_of],
+                                           neg_labels[rows_of], t_ia, t_ac, settings).items():
+            per_row[key] = per_row[key] + value
     parts = {key: value / rows for key, value in per_row.items()}
     parts["gen"] = gen_sum / max(tokens, 1)
     parts["total"] = sum(settings.weights[key] * parts[key] for key in ("gen", "oa", "ac", "cc"))
@@ -241,10 +278,12 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
         adapter.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     adapter.model.train()
     n_temps = 2 if stage == 1 and settings.temperatures == "two" else 1
-    log_t = torch.nn.Parameter(torch.full((n_temps,), math.log(settings.temperature), device=adapter.device))
+    learnt = stage == 1 and settings.learn_temperature
+    log_t = torch.nn.Parameter(torch.full((n_temps,), math.log(settings.temperature), device=adapter.device),
+                               requires_grad=learnt)
     lora_params = [p for p in peft_model.parameters() if p.requires_grad]
     groups = [{"params": lora_params, "weight_decay": settings.weight_decay}]
-    if stage == 1:
+    if learnt:
         groups.append({"params": [log_t], "weight_decay": 0.0})
     optimizer = torch.optim.AdamW(groups, lr=settings.lr)
     per_epoch = math.ceil(len(samples) / settings.batch_size)
@@ -254,11 +293,14 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
              "data": fingerprint(identity=identity, samples=[vars(s) for s in samples]), "processes": size}
     key = fingerprint(**parts)
     state = {"step": 0, "rows": []}
+    scaler_state = None
     path = work / "checkpoint.pt"
     if path.exists():
         saved = torch.load(path, map_location="cpu", weights_only=False)
         if saved.get("fingerprint") == key:
             _restore(saved, lora_params, log_t, optimizer, scheduler, rank)
+            if saved.get("scaler"):
+                scaler_state = saved["scaler"]
             state = {"step": saved["step"], "rows": saved["rows"]}
             log.info("stage %d: resuming at step %d of %d", stage, state["step"], total)
         else:
@@ -275,35 +317,49 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
     loader = iter(torch.utils.data.DataLoader(_Micro(adapter.without_model(), mine, stage, scope), batch_size=None,
                                               num_workers=settings.num_workers, collate_fn=_as_is,
                                               generator=torch.Generator().manual_seed(settings.seed)))
-    reduced = lora_params + ([log_t] if stage == 1 else [])
+    temperatures = [log_t] if learnt else []
+    reduced = lora_params + temperatures
+    precision = AUTOCAST[settings.autocast]
+    # float16 mixed precision (the official Trainer's fp16): the loss scaled against underflow
+    scaler = torch.amp.GradScaler(adapter.device.type, enabled=precision == torch.float16)
+    if scaler_state:
+        scaler.load_state_dict(scaler_state)
     bar = tqdm(total=total, initial=state["step"], desc=f"stage {stage}", unit="step", disable=not progress or rank)
     for step, batch in steps:
         sums = {}
         tokens = 0
+        norm = None  # stage 2: one divisor for the step's backward passes (its tokens are known at the end)
         for micro in _split(batch, per_micro):
             index, inputs = next(loader)
-            if stage == 1:
-                out = stage1_loss(adapter, mine[index], inputs, log_t, settings, len(micro), k, dim)
-                loss, logged = out["loss"] * (len(micro) / len(batch)), out["log"]
-                logged = {name: value * (len(micro) / len(batch)) for name, value in logged.items()}
-            else:  # summed here; divided by the optimizer batch's tokens once they are all counted
-                loss, count = lm_sum(adapter, inputs)
-                tokens += count
-                logged = {"total": loss.detach()}
+            with torch.autocast(adapter.device.type, dtype=precision, enabled=precision is not None):
+                if stage == 1:
+                    out = stage1_loss(adapter, mine[index], inputs, log_t, settings, len(micro), k, dim)
+                    loss, logged = out["loss"] * (len(micro) / len(batch)), out["log"]
+                    logged = {name: value * (len(micro) / len(batch)) for name, value in logged.items()}
+                else:  # summed here; divided by the optimizer batch's tokens once they are all counted
+                    loss, count = lm_sum(adapter, inputs)
+                    tokens += count
+                    logged = {"total": loss.detach()}
+                    if norm is None:  # about the step's tokens: gradients of a mean's size (float16 overflows a sum's)
+                        norm = max(float(all_sum(torch.tensor([count], device=adapter.device))[0]), 1.0) \
+                            * len(_split(batch, per_micro))
+                    loss = loss / norm
             if loss.requires_grad:
-                loss.backward()
+                scaler.scale(loss).backward()
             for name, value in logged.items():
                 sums[name] = sums.get(name, 0.0) + value
         scale = 1.0
         if stage == 2:
             tokens = int(all_sum(torch.tensor([tokens], device=adapter.device))[0])
             scale = 1.0 / max(tokens, 1)
-        _reduce_gradients(lora_params, [log_t] if stage == 1 else [], size, scale, settings.gather)
+        _reduce_gradients(lora_params, temperatures, size, scale * (norm or 1.0), settings.gather)
+        scaler.unscale_(optimizer)
         if on_step is not None:
             on_step(step, reduced)
         if settings.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(reduced, settings.max_grad_norm)
-        optimizer.step()
+        scaler.step(optimizer)  # skipped where a float16 gradient overflowed, as the Trainer does
+        scaler.update()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         names = sorted(sums)
@@ -313,15 +369,17 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
         row = {"step": step + 1, "loss": values.pop("total") * scale, "lr": scheduler.get_last_lr()[0]}
         if stage == 1:
             row |= {f"loss_{k_}": values[k_] for k_ in ("gen", "oa", "ac", "cc")}
-            row["temperature"] = losses.temperature(log_t[0]).item()
+            used = stage_temperatures(log_t, settings)
+            row["temperature"] = used[0].item()
             if n_temps == 2:
-                row["temperature_ac"] = losses.temperature(log_t[1]).item()
+                row["temperature_ac"] = used[1].item()
         state["rows"].append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}")
         bar.update(1)
         done = step + 1
         if done % settings.checkpoint_every == 0 or done == total:
-            _save(path, key, parts, done, state["rows"], lora_params, log_t, optimizer, scheduler, rank)
+            _save(path, key, parts, done, state["rows"], lora_params, log_t, optimizer, scheduler, rank,
+                  scaler.state_dict())
         if stop_after is not None and done >= stop_after and done < total:
             bar.close()
             raise KeyboardInterrupt(f"stage {stage}: stopped after step {done} (stop_after)")
@@ -389,7 +447,8 @@ def _rng_state() -> dict:
     return state
 
 
-def _save(path: Path, key: str, parts: dict, step: int, rows, params, log_t, optimizer, scheduler, rank: int) -> None:
+def _save(path: Path, key: str, parts: dict, step: int, rows, params, log_t, optimizer, scheduler, rank: int,
+          scaler: dict | None = None) -> None:
     """Every process's RNG states go to the first, which writes the checkpoint."""
     rng = [_rng_state()]
     if world()[1] > 1:
@@ -402,7 +461,8 @@ def _save(path: Path, key: str, parts: dict, step: int, rows, params, log_t, opt
     tmp = path.with_name(path.name + ".partial")
     torch.save({"fingerprint": key, "parts": parts, "step": step, "rows": rows,
                 "params": [p.detach().cpu() for p in params], "log_t": log_t.detach().cpu(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng}, tmp)
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng,
+                "scaler": scaler or {}}, tmp)
     os.replace(tmp, path)
 
 
@@ -446,12 +506,34 @@ def plot_losses(frame: pd.DataFrame, out: str | Path, title: str) -> None:
     plt.close(fig)
 
 
+def merge_float32(peft_model):
+    """The model with its LoRA merged in, each adapted weight computed in float32 (W + B A x
+    scaling) and rounded once to the weight's own dtype; peft's merge rounds the update to that
+    dtype first and then the sum (two roundings in bf16). Returns the base model without LoRA."""
+    from peft.tuners.lora import LoraLayer
+
+    with torch.no_grad():
+        for module in peft_model.modules():
+            if not isinstance(module, LoraLayer):
+                continue
+            base = module.get_base_layer()
+            if not isinstance(base, torch.nn.Linear) or getattr(module, "fan_in_fan_out", False):
+                raise FgvrError(f"cannot merge LoRA into a {type(base).__name__} in float32; only linears are adapted")
+            exact = base.weight.float()
+            for name in module.active_adapters:
+                if name in module.lora_A:
+                    delta = module.lora_B[name].weight.float() @ module.lora_A[name].weight.float()
+                    exact = exact + delta * module.scaling[name]
+            base.weight.copy_(exact.to(base.weight.dtype))
+    return peft_model.unload()  # the LoRA layers removed, their update already in the weights
+
+
 def save_merged(peft_model, adapter, out_dir: str | Path) -> Path:
     """Merge the LoRA weights into the model and save it, with its processor, as a Hugging Face
     checkpoint folder that every later stage loads like any other (atomically)."""
     from ..io import atomic_path
 
-    merged = peft_model.merge_and_unload()
+    merged = merge_float32(peft_model)
     with atomic_path(out_dir) as tmp:
         merged.save_pretrained(tmp)
         adapter.processor.save_pretrained(tmp)
