@@ -673,3 +673,27 @@ def test_a_second_option_seed_reruns_only_its_evaluations(demo, cfg, tmp_path):
 def test_compare_plans_one_table(demo, cfg, tmp_path):
     changed = edited(cfg, tmp_path, lambda c: c["evaluation"].__setitem__("compare", [["demo-mllm", "demo-finetuned"]]))
     assert planned_jobs(snakemake(demo, "-n", config=changed)) == {"compare": 1, "all": 1}
+
+
+def test_module_deployment_runs_in_the_users_folder_with_the_roots_numbers(demo, tmp_path):
+    """The demo as a user of the workflow catalog runs it: deployed with snakedeploy into an empty
+    folder (a Snakefile loading this clone's workflow/Snakefile as a module, with the demo's
+    config/config.yaml as the user's), plain `snakemake` there, offline. Every result lands in the
+    user's folder, with the alignment, probe and benchmark numbers of the root's demo run."""
+    from test_deploy import deploy, numbers, run
+
+    user = tmp_path / "my-analysis"
+    deploy(user, tmp_path / "source")
+    log = run([], cwd=user)
+    assert "Nothing to be done" not in log
+    deployed, rooted = numbers(user), numbers(demo)
+    assert len(deployed) == 1 + 2 * 3  # three models' alignment and probe, and the benchmark table
+    assert deployed == rooted
+    for part in ("results", "resources"):  # the root's demo folder may hold more (other tests' runs)
+        files = {p.relative_to(user / part).as_posix() for p in (user / part).rglob("*") if p.is_file()}
+        assert files and files <= {p.relative_to(demo / part).as_posix() for p in (demo / part).rglob("*")}
+    assert (user / "resources/models/demo-mllm/config.json").is_file()
+    assert not (user / "workflow" / "fgvr").exists()  # the library stayed in the clone
+    assert "Nothing to be done" in run(["-n"], cwd=user)
+    run(["--report", "report.html"], cwd=user)
+    assert "probe.png" in (user / "report.html").read_text(errors="replace")
