@@ -39,14 +39,15 @@ from fgvr.extract import load_image  # noqa: E402
 from fgvr.models import load_adapter  # noqa: E402
 from fgvr.models.loading import pick_device  # noqa: E402
 from fgvr.models.demo import IDEFICS2_CHAT, build_demo  # noqa: E402
-from fgvr.models.idefics2 import Idefics2Adapter  # noqa: E402
+from fgvr.models.families import BY_NAME  # noqa: E402
+from fgvr.models.mllm import MLLMAdapter  # noqa: E402
 from fgvr.models.tokenizer import train_tokenizer  # noqa: E402
 
 NAMES = ["Black-footed Albatross", "Laysan Albatross", "Sooty Albatross", "Groove-billed Ani", "Crested Auklet",
          "Least Auklet", "Parakeet Auklet", "Rhinoceros Auklet"]
 
 
-def full_idefics2(device: torch.device, texts: list[str]) -> Idefics2Adapter:
+def full_idefics2(device: torch.device, texts: list[str]) -> MLLMAdapter:
     """The Idefics2-8B architecture, random weights, bf16, its processor without image splitting."""
     from transformers import (Idefics2Config, Idefics2ForConditionalGeneration, Idefics2ImageProcessorPil,
                               Idefics2Processor)
@@ -58,13 +59,14 @@ def full_idefics2(device: torch.device, texts: list[str]) -> Idefics2Adapter:
     with device:
         model = Idefics2ForConditionalGeneration(config).to(torch.bfloat16).eval()
     images = Idefics2ImageProcessorPil(do_image_splitting=False)
-    adapter = Idefics2Adapter("idefics2-8b-random", model, images, tok, device, torch.bfloat16)
+    adapter = MLLMAdapter("idefics2-8b-random", model, images, tok, device, torch.bfloat16)
+    adapter.family, adapter.trust_remote_code = BY_NAME["idefics2"], False  # what load_adapter sets
     adapter._processor = Idefics2Processor(images, tok, image_seq_len=64, chat_template=IDEFICS2_CHAT)
     adapter._processor.tokenizer.padding_side = "left"
     return adapter
 
 
-def chat_mllm(scale: str, device: torch.device, texts: list[str], folder: Path) -> Idefics2Adapter:
+def chat_mllm(scale: str, device: torch.device, texts: list[str], folder: Path) -> MLLMAdapter:
     """The benchmarks' Idefics2: the 8B architecture (``full``), or the tiny demo checkpoint built in
     ``folder`` and loaded like any model (``tiny``); tokenizers learn ``texts``."""
     if scale == "full":

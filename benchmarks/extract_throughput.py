@@ -37,7 +37,8 @@ from fgvr.extract import extract_split  # noqa: E402
 from fgvr.models import load_adapter  # noqa: E402
 from fgvr.models.loading import pick_device  # noqa: E402
 from fgvr.models.demo import build_demo  # noqa: E402
-from fgvr.models.idefics2 import Idefics2Adapter  # noqa: E402
+from fgvr.models.families import BY_NAME  # noqa: E402
+from fgvr.models.mllm import MLLMAdapter  # noqa: E402
 from fgvr.models.tokenizer import train_tokenizer  # noqa: E402
 
 IDEFICS2_8B = dict(
@@ -71,7 +72,7 @@ def scratch_images(tmp: Path, n: int, scale: str) -> pd.DataFrame:
     return render_images(tmp / "images", n, 378 if scale == "full" else 64)
 
 
-class RandomIdefics2(Idefics2Adapter):
+class RandomIdefics2(MLLMAdapter):
     """The Idefics2-8B architecture with random weights, built (not loaded) by load_weights."""
 
     def load_weights(self):
@@ -89,8 +90,10 @@ def full_idefics2(device: torch.device) -> RandomIdefics2:
     from transformers import Idefics2ImageProcessorPil
 
     tokenizer = train_tokenizer(["a photo of a bird"], "<s> $A")
-    return RandomIdefics2("idefics2-8b-random", None, Idefics2ImageProcessorPil(do_image_splitting=False),
-                          tokenizer, device, torch.bfloat16)
+    adapter = RandomIdefics2("idefics2-8b-random", None, Idefics2ImageProcessorPil(do_image_splitting=False),
+                             tokenizer, device, torch.bfloat16)
+    adapter.family, adapter.trust_remote_code = BY_NAME["idefics2"], False  # what load_adapter sets
+    return adapter
 
 
 def timed(fn, device) -> float:

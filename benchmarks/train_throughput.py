@@ -95,6 +95,10 @@ def main() -> None:
     parser.add_argument("--gradient-checkpointing", choices=["auto", "true", "false"], default="auto",
                         help="auto: on from a billion parameters (the full scale)")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader processes preparing the images")
+    parser.add_argument("--autocast", choices=["none", "float16", "bfloat16"], default="none",
+                        help="mixed precision (paper.yaml: float16, the official Trainer's fp16)")
+    parser.add_argument("--contrastive-group", type=int, default=0,
+                        help="stage 1's rows that see each other (paper.yaml: 2; 0: the micro-batch)")
     args = parser.parse_args()
     device = pick_device("auto")
     torch.manual_seed(0)
@@ -108,16 +112,18 @@ def main() -> None:
         lora = {"r": 8, "alpha": 8, "dropout": 0.2}
         checkpointing = {"auto": "auto", "true": True, "false": False}[args.gradient_checkpointing]
         common = dict(micro_batch_size=args.micro_batch_size, warmup_steps=1, epochs=1, checkpoint_every=10**9,
-                      gradient_checkpointing=checkpointing, num_workers=args.num_workers)
+                      gradient_checkpointing=checkpointing, num_workers=args.num_workers, autocast=args.autocast)
         result = timed_stage(adapter, one[:args.stage1_batch_size * args.steps], 1,
-                             Settings(batch_size=args.stage1_batch_size, **common), lora, device)
+                             Settings(batch_size=args.stage1_batch_size, contrastive_group=args.contrastive_group,
+                                      **common), lora, device)
         result |= timed_stage(adapter, two[:args.stage2_batch_size * args.steps], 2,
                               Settings(batch_size=args.stage2_batch_size, **common), lora, device)
     print(json.dumps({
         "device": torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)",
         "scale": args.scale, "steps": args.steps, "stage1_batch_size": args.stage1_batch_size,
         "stage2_batch_size": args.stage2_batch_size, "micro_batch_size": args.micro_batch_size,
-        "gradient_checkpointing": args.gradient_checkpointing, "num_workers": args.num_workers, **result}))
+        "gradient_checkpointing": args.gradient_checkpointing, "num_workers": args.num_workers,
+        "autocast": args.autocast, "contrastive_group": args.contrastive_group, **result}))
 
 
 if __name__ == "__main__":
