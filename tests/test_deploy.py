@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 from conftest import ROOT
 
 TEST_CONFIG = ROOT / ".test" / "config" / "config.yaml"  # the CI-sized config

@@ -143,3 +143,16 @@ def test_per_class_tables_of_a_hand_made_rows_file(tmp_path):
     accuracy, confused = per_class.tables([job])
     assert accuracy["accuracy"].tolist() == [1.0, 0.0, 0.0, 0.0] and set(accuracy["model"]) == {"m"}
     assert confused["count"].sum() == 6 and confused["rank"].tolist() == list(range(1, 7))
+
+
+def test_a_torn_rows_file_is_named_with_its_line(tmp_path):
+    """The tables read every evaluation's JSONL rows (fgvr.io.read_jsonl): a line that is not JSON
+    (a file edited or cut by hand) stops the job naming the file and the line."""
+    from fgvr.io import FgvrError, read_jsonl
+
+    path = tmp_path / "mc4-x.jsonl"
+    path.write_text('{"image_id": "a", "correct": true}\n\n{"image_id": "b", "corr\n')
+    with pytest.raises(FgvrError, match=r"mc4-x.jsonl: line 3 is not JSON"):
+        read_jsonl(path)
+    path.write_text('{"image_id": "a", "correct": true}\n\n{"image_id": "b", "correct": false}\n')
+    assert [r["image_id"] for r in read_jsonl(path)] == ["a", "b"]

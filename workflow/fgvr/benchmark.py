@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import plan
 from .io import atomic_path, write_csv
+from .stats import percent
 
 PAPER_DATASETS = {"cub200": "Bird-200", "cars196": "Car-196", "dogs120": "Dog-120", "flowers102": "Flower-102",
                   "pets37": "Pet-37", "aircraft100": "Aircraft"}
@@ -44,10 +45,6 @@ REFERENCE_SOURCES = ("paper", "released")
 DEMO_NOTE = "demo rows: tiny random-init models; their numbers say nothing about real models"
 
 
-def _pct(x):
-    return None if x is None else round(100 * x, 2)
-
-
 def metrics_of(result: dict) -> list[tuple[str, float | None]]:
     """(metric name, accuracy in %) rows of one evaluation JSON."""
     return [(metric, value) for metric, value, _ in metrics_with_intervals(result)]
@@ -56,15 +53,15 @@ def metrics_of(result: dict) -> list[tuple[str, float | None]]:
 def metrics_with_intervals(result: dict) -> list[tuple[str, float | None, tuple]]:
     """(metric name, accuracy in %, its 95% interval in % or (None, None)) of one evaluation JSON."""
     def ci(key):
-        return tuple(_pct(v) for v in (result.get(key) or (None, None)))
+        return tuple(percent(v) for v in (result.get(key) or (None, None)))
 
     if plan.sighted(result["protocol"]) == "open":
-        return [("exact match", _pct(result["accuracy"]), ci("accuracy_ci")),
-                ("fuzzy match", _pct(result["accuracy_fuzzy"]), ci("accuracy_fuzzy_ci"))]
+        return [("exact match", percent(result["accuracy"]), ci("accuracy_ci")),
+                ("fuzzy match", percent(result["accuracy_fuzzy"]), ci("accuracy_fuzzy_ci"))]
     if result["protocol"] == "zeroshot":
-        return [("4-way accuracy", _pct(result["accuracy"]), ci("accuracy_ci")),
-                ("all-class accuracy", _pct(result["accuracy_all"]), ci("accuracy_all_ci"))]
-    return [(f"4-way accuracy ({result.get('scoring', 'letters')})", _pct(result["accuracy"]), ci("accuracy_ci"))]
+        return [("4-way accuracy", percent(result["accuracy"]), ci("accuracy_ci")),
+                ("all-class accuracy", percent(result["accuracy_all"]), ci("accuracy_all_ci"))]
+    return [(f"4-way accuracy ({result.get('scoring', 'letters')})", percent(result["accuracy"]), ci("accuracy_ci"))]
 
 
 def interval_columns(frame: pd.DataFrame) -> list[str]:
@@ -199,7 +196,7 @@ def letter_bias(results: list[dict], option_seed: int) -> pd.DataFrame:
         for x in "ABCD":
             share, acc = r["letter_share"].get(x), r["accuracy_by_position"].get(x)
             row |= {f"share_{x}": None if share is None else round(share, 4), f"answers_{x}": r["answer_positions"][x],
-                    f"accuracy_{x}": _pct(acc)}
+                    f"accuracy_{x}": percent(acc)}
         out.append(row)
     return pd.DataFrame(out, columns=LETTER_COLUMNS)
 
@@ -226,8 +223,8 @@ def option_orders(results: list[dict], option_seed: int) -> pd.DataFrame:
             lo, hi = (r.get("accuracy_ci") or (None, None))
             out.append({"dataset": ds, "model": model, "protocol": protocol, "metric": metric,
                         "option_seed": str(option_seed if r.get("option_seed") is None else r["option_seed"]),
-                        "n": r["n"], "accuracy": _pct(r["accuracy"]), "accuracy_lo": _pct(lo),
-                        "accuracy_hi": _pct(hi)})
+                        "n": r["n"], "accuracy": percent(r["accuracy"]), "accuracy_lo": percent(lo),
+                        "accuracy_hi": percent(hi)})
         spread = stats.spread([100 * r["accuracy"] for r in found])
         out.append({"dataset": ds, "model": model, "protocol": protocol, "metric": metric, "option_seed": "all",
                     "n": found[0]["n"], "accuracy": round(spread["mean"], 2),

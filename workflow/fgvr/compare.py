@@ -6,21 +6,15 @@ exact McNemar p-value. Used by the base / twin table (fgvr.twins) and for the pa
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
 from . import stats
-from .io import atomic_path, write_csv
+from .io import atomic_path, read_jsonl, write_csv
 from .plan import sighted
+from .stats import percent
 
 COLUMNS = ["dataset", "protocol", "metric", "a", "b", "n", "a_value", "a_lo", "a_hi", "b_value", "b_lo", "b_hi",
            "difference", "difference_lo", "difference_hi", "won", "lost", "both_right", "both_wrong", "p_mcnemar"]
-
-
-def read_rows(path: str | Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def metric_keys(protocol: str) -> list[tuple[str, str]]:
@@ -33,10 +27,6 @@ def metric_keys(protocol: str) -> list[tuple[str, str]]:
     return [("4-way accuracy", "correct")]
 
 
-def _pct(x):
-    return None if x is None else round(100 * x, 2)
-
-
 def paired_values(rows_a: list[dict], rows_b: list[dict], key: str) -> dict:
     """stats.paired in percent, with each side's own Wilson interval."""
     got = stats.paired(rows_a, rows_b, key)
@@ -46,8 +36,8 @@ def paired_values(rows_a: list[dict], rows_b: list[dict], key: str) -> dict:
            "both_wrong": got["both_wrong"], "p_mcnemar": got["p_mcnemar"]}
     for side, k in (("a", a_k), ("b", b_k)):
         lo, hi = stats.wilson(k, n)
-        out |= {f"{side}_value": _pct(k / n if n else None), f"{side}_lo": _pct(lo), f"{side}_hi": _pct(hi)}
-    out |= {k: _pct(got.get(k)) for k in ("difference", "difference_lo", "difference_hi")}
+        out |= {f"{side}_value": percent(k / n if n else None), f"{side}_lo": percent(lo), f"{side}_hi": percent(hi)}
+    out |= {k: percent(got.get(k)) for k in ("difference", "difference_lo", "difference_hi")}
     return out
 
 
@@ -56,7 +46,7 @@ def compare(jobs: list[dict]) -> pd.DataFrame:
     metric of each."""
     out = []
     for job in jobs:
-        rows_a, rows_b = read_rows(job["a_rows"]), read_rows(job["b_rows"])
+        rows_a, rows_b = read_jsonl(job["a_rows"]), read_jsonl(job["b_rows"])
         for metric, key in metric_keys(job["protocol"]):
             out.append({"dataset": job["dataset"], "protocol": job["protocol"], "metric": metric, "a": job["a"],
                         "b": job["b"], **paired_values(rows_a, rows_b, key)})

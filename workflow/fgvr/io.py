@@ -49,6 +49,18 @@ def read_json(path: str | Path):
     return json.loads(Path(path).read_text())
 
 
+def read_jsonl(path: str | Path) -> list[dict]:
+    """One JSON object per non-empty line; a line that is not one is an error naming file and line."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as err:
+                raise FgvrError(f"{path}: line {n} is not JSON ({err})") from err
+    return rows
+
+
 def write_csv(path: str | Path, frame) -> None:
     """Write a pandas DataFrame atomically, without the index."""
     with atomic_path(path) as tmp:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 from . import stats
-from .compare import read_rows
 from .datasets.manifest import read_classes
+from .io import read_jsonl
 
 TOP = 20  # confused pairs kept per evaluation
 KEYS = ["dataset", "model", "protocol"]
@@ -22,7 +22,7 @@ def tables(jobs: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     for job in jobs:
         if job["classes"] not in classes:
             classes[job["classes"]] = read_classes(job["classes"])
-        rows, names = read_rows(job["rows"]), classes[job["classes"]]
+        rows, names = read_jsonl(job["rows"]), classes[job["classes"]]
         head = {k: job[k] for k in KEYS}
         accuracy.append(stats.per_class(rows, names).assign(**head))
         pairs = stats.confusions(rows, names).head(TOP)

@@ -28,6 +28,11 @@ PAIRED_METHOD = "Newcombe's paired interval (method 10), 95%; exact McNemar test
 LETTERS = "ABCD"
 
 
+def percent(x: float | None) -> float | None:
+    """A proportion in percent, 2 decimals (None stays None): how the tables show accuracies."""
+    return None if x is None else round(100 * x, 2)
+
+
 def wilson(k: int, n: int, z: float = Z) -> tuple[float | None, float | None]:
     """The Wilson score interval of ``k`` successes in ``n`` trials; (None, None) when n is 0."""
     if not n:

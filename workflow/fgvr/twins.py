@@ -17,8 +17,9 @@ from __future__ import annotations
 import pandas as pd
 
 from . import stats
-from .compare import interval, metric_keys, p_value, paired_values, read_rows
-from .io import FgvrError, atomic_path, read_json, write_csv
+from .compare import interval, metric_keys, p_value, paired_values
+from .io import FgvrError, atomic_path, read_json, read_jsonl, write_csv
+from .stats import percent
 
 REPRESENTATION = "llm.last"
 PAIRED = ["difference_lo", "difference_hi", "won", "lost", "both_right", "both_wrong", "p_mcnemar"]
@@ -26,10 +27,6 @@ COLUMNS = ["dataset", "base", "twin", "measure", "base_value", "twin_value", "di
            "twin_lo", "twin_hi", *PAIRED, "demo", "note"]
 CLASS_COLUMNS = ["dataset", "base", "twin", "protocol", "label", "class_name", "n", "base_accuracy",
                  "twin_accuracy", "difference", "change"]
-
-
-def _pct(x: float | None) -> float | None:
-    return None if x is None else round(100 * x, 2)
 
 
 def measures(kind: str, result: dict, protocol: str | None = None) -> dict[str, tuple[float | None, str]]:
@@ -43,8 +40,8 @@ def measures(kind: str, result: dict, protocol: str | None = None) -> dict[str, 
     if found is None:
         raise FgvrError(f"{kind} results hold no {group}/{REPRESENTATION}")
     if kind == "probe":
-        return {"probe accuracy": (_pct(found["accuracy"]), f"C chosen on {found['selection']['val_source']}")}
-    return {"alignment accuracy": (_pct(found["accuracy"]), "object -> name, all classes"),
+        return {"probe accuracy": (percent(found["accuracy"]), f"C chosen on {found['selection']['val_source']}")}
+    return {"alignment accuracy": (percent(found["accuracy"]), "object -> name, all classes"),
             "cosine gap": (round(found["gap"], 4), "matched - unmatched name cosine")}
 
 
@@ -52,7 +49,7 @@ def intervals(kind: str, result: dict) -> list[tuple[float | None, float | None]
     """The 95% Wilson interval (in %) of each accuracy ``measures`` gives, in its order (None for
     the cosine gap, and for an evaluation JSON made before intervals were recorded)."""
     def pct(pair):
-        return tuple(None if v is None else round(100 * v, 2) for v in pair)
+        return tuple(percent(v) for v in pair)
 
     if kind == "eval":
         keys = {"exact match": "accuracy_ci", "fuzzy match": "accuracy_fuzzy_ci",
@@ -76,7 +73,7 @@ def compare(jobs: list[dict]) -> pd.DataFrame:
         ci_base, ci_twin = intervals(job["kind"], base), intervals(job["kind"], twin)
         pairs = [{}] * len(ours)
         if job["kind"] == "eval" and job.get("base_rows"):
-            base_rows, twin_rows = read_rows(job["base_rows"]), read_rows(job["twin_rows"])
+            base_rows, twin_rows = read_jsonl(job["base_rows"]), read_jsonl(job["twin_rows"])
             pairs = [paired_values(base_rows, twin_rows, key) for _, key in metric_keys(job["protocol"])]
         for (measure, (b, note)), lo_hi_b, lo_hi_t, pair in zip(ours.items(), ci_base, ci_twin, pairs):
             t, twin_note = theirs.get(measure, (None, ""))
@@ -99,8 +96,8 @@ def class_changes(jobs: list[dict]) -> pd.DataFrame:
     out = []
     for job in [j for j in jobs if j["kind"] == "eval" and j.get("base_rows")]:
         classes = read_classes(job["classes"])
-        base = stats.per_class(read_rows(job["base_rows"]), classes)
-        twin = stats.per_class(read_rows(job["twin_rows"]), classes)
+        base = stats.per_class(read_jsonl(job["base_rows"]), classes)
+        twin = stats.per_class(read_jsonl(job["twin_rows"]), classes)
         for b, t in zip(base.itertuples(index=False), twin.itertuples(index=False)):
             if not b.n:
                 continue

@@ -148,10 +148,9 @@ def _set_post_processor(entry: dict, tok_config: dict, tok_file: dict, vocab: di
     tok = entry["tokenizer"] or {}
     adds = entry.get("adds") or (tok.get("add_bos_token"), tok.get("add_eos_token"))
     post = tok_file.get("post_processor") or {}
-    single = [p for p in post.get("single", [])]
-    tiny_bos = any("SpecialToken" in p and p["SpecialToken"]["id"] != "$A" and p is single[0] for p in single[:1]) \
-        and len(single) > 1
-    tiny_eos = bool(single) and "SpecialToken" in single[-1] and len(single) > 1
+    single = post.get("single", [])  # the tiny builder's template: a special token around $A or not
+    tiny_bos = len(single) > 1 and "SpecialToken" in single[0]
+    tiny_eos = len(single) > 1 and "SpecialToken" in single[-1]
     add_bos = tiny_bos if adds[0] is None else adds[0]
     add_eos = tiny_eos if adds[1] is None else adds[1]
     bos, eos = tok_config.get("bos_token"), tok_config.get("eos_token")

@@ -299,8 +299,7 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
         saved = torch.load(path, map_location="cpu", weights_only=False)
         if saved.get("fingerprint") == key:
             _restore(saved, lora_params, log_t, optimizer, scheduler, rank)
-            if saved.get("scaler"):
-                scaler_state = saved["scaler"]
+            scaler_state = saved.get("scaler")
             state = {"step": saved["step"], "rows": saved["rows"]}
             log.info("stage %d: resuming at step %d of %d", stage, state["step"], total)
         else:
@@ -342,7 +341,7 @@ def train_stage(adapter, samples: list, stage: int, settings: Settings, lora: di
                     logged = {"total": loss.detach()}
                     if norm is None:  # about the step's tokens: gradients of a mean's size (float16 overflows a sum's)
                         norm = max(float(all_sum(torch.tensor([count], device=adapter.device))[0]), 1.0) \
-                            * len(_split(batch, per_micro))
+                            * math.ceil(len(batch) / per_micro)
                     loss = loss / norm
             if loss.requires_grad:
                 scaler.scale(loss).backward()
@@ -508,8 +507,9 @@ def plot_losses(frame: pd.DataFrame, out: str | Path, title: str) -> None:
 
 def merge_float32(peft_model):
     """The model with its LoRA merged in, each adapted weight computed in float32 (W + B A x
-    scaling) and rounded once to the weight's own dtype; peft's merge rounds the update to that
-    dtype first and then the sum (two roundings in bf16). Returns the base model without LoRA."""
+    scaling) and rounded once to the weight's own dtype, whatever dtype the LoRA weights have
+    (peft's merge rounds a bf16 LoRA's update to bf16 first, then the sum). Returns the base model
+    without LoRA."""
     from peft.tuners.lora import LoraLayer
 
     with torch.no_grad():
